@@ -1,0 +1,1 @@
+"""Infrastructure for running the saga without Docker: local Kafka and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""pytest fixture layer: real Kafka + Postgres via testcontainers or the local stack."""

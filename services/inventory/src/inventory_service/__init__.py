@@ -1,0 +1,1 @@
+"""Inventory service: its own domain, schema and Kafka consumers in the order saga."""

@@ -1,0 +1,1 @@
+"""Payment service: its own domain, schema and Kafka consumers in the order saga."""
