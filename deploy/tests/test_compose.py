@@ -1,0 +1,87 @@
+"""Static checks of docker-compose.yml: no Docker engine runs here, so we validate the file."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_PORTS = {"order": 8001, "payment": 8002, "inventory": 8003}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = compose["services"]
+    return services
+
+
+def test_compose_declares_infra_init_and_the_three_services(compose: dict[str, Any]) -> None:
+    assert set(_services(compose)) == {"kafka", "postgres", "init", *APP_PORTS}
+
+
+def test_kafka_is_a_single_kraft_node_without_topic_auto_creation(
+    compose: dict[str, Any],
+) -> None:
+    kafka = _services(compose)["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_postgres_has_a_readiness_healthcheck(compose: dict[str, Any]) -> None:
+    postgres = _services(compose)["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_init_job_runs_the_shared_sql_init_and_topic_creation(compose: dict[str, Any]) -> None:
+    init = _services(compose)["init"]
+    dockerfile = ROOT / init["build"]["dockerfile"]
+    text = dockerfile.read_text()
+    assert "deploy/sql/init.sh" in text
+    assert "shared_events.kafka.topics" in text
+    assert (ROOT / "deploy/sql/init.sh").is_file()
+    assert init["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "kafka": {"condition": "service_healthy"},
+    }
+    for service in APP_PORTS:
+        assert f"{service.upper()}_DB_PASSWORD" in init["environment"]
+
+
+@pytest.mark.parametrize(("name", "port"), sorted(APP_PORTS.items()))
+def test_service_is_built_from_its_own_dockerfile_and_waits_for_its_dependencies(
+    compose: dict[str, Any], name: str, port: int
+) -> None:
+    service = _services(compose)[name]
+    assert service["build"]["context"] == "."
+    assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+    assert (ROOT / service["build"]["dockerfile"]).is_file()
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert service["depends_on"] == {
+        "init": {"condition": "service_completed_successfully"},
+        "postgres": {"condition": "service_healthy"},
+        "kafka": {"condition": "service_healthy"},
+    }
+    assert "/health/ready" in " ".join(service["healthcheck"]["test"])
+    assert f":{port}/" in " ".join(service["healthcheck"]["test"])
+    env = service["environment"]
+    prefix = name.upper()
+    assert env[f"{prefix}_HTTP_PORT"] == str(port)
+    assert env[f"{prefix}_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092"
+    assert env[f"{prefix}_DB_HOST"] == "postgres"
+    assert env[f"{prefix}_DB_PASSWORD"].startswith(f"${{{prefix}_DB_PASSWORD:-")
+
+
+def test_every_long_running_container_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    for name, service in _services(compose).items():
+        if name != "init":
+            assert "healthcheck" in service, name
