@@ -1,5 +1,78 @@
-"""Versioned event contracts shared by the order, payment and inventory services."""
+"""Versioned event contracts shared by the order, payment and inventory services.
 
-from importlib.metadata import version
+Build events with `new_envelope(OrderCreated(...), producer="order")` (or `follow_up`
+for an event caused by another), decode JSON envelopes with `CATALOG.parse_envelope`;
+the Kafka binding (`encode` / `decode`) lives in `shared_events.kafka`.
+"""
 
-__version__ = version("shared-events")
+from shared_events.catalog import CATALOG
+from shared_events.contracts import (
+    DEFAULT_CURRENCY,
+    CancelReason,
+    Event,
+    InventoryFailed,
+    InventoryFailureReason,
+    ItemsReleased,
+    ItemsReserved,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderCreatedV1,
+    OrderLine,
+    PaymentFailed,
+    PaymentFailureReason,
+    PaymentProcessed,
+    PaymentRefunded,
+    ProductUpserted,
+    ReservedItem,
+    SagaEvent,
+)
+from shared_events.envelope import CONTRACTS_VERSION, Envelope, Producer, follow_up, new_envelope
+from shared_events.errors import (
+    DecodeError,
+    InvalidEnvelope,
+    InvalidPayload,
+    NotJson,
+    UnknownEventType,
+    UnsupportedEventVersion,
+)
+from shared_events.registry import EventRegistry, Upcaster
+
+__version__ = CONTRACTS_VERSION
+
+__all__ = [
+    "CATALOG",
+    "CONTRACTS_VERSION",
+    "DEFAULT_CURRENCY",
+    "CancelReason",
+    "DecodeError",
+    "Envelope",
+    "Event",
+    "EventRegistry",
+    "InvalidEnvelope",
+    "InvalidPayload",
+    "InventoryFailed",
+    "InventoryFailureReason",
+    "ItemsReleased",
+    "ItemsReserved",
+    "NotJson",
+    "OrderCancelled",
+    "OrderConfirmed",
+    "OrderCreated",
+    "OrderCreatedV1",
+    "OrderLine",
+    "PaymentFailed",
+    "PaymentFailureReason",
+    "PaymentProcessed",
+    "PaymentRefunded",
+    "Producer",
+    "ProductUpserted",
+    "ReservedItem",
+    "SagaEvent",
+    "UnknownEventType",
+    "UnsupportedEventVersion",
+    "Upcaster",
+    "__version__",
+    "follow_up",
+    "new_envelope",
+]

@@ -1,0 +1,37 @@
+"""The registry of every published event version of the saga, and their upcasters."""
+
+from typing import Final
+
+from shared_events.contracts.inventory import (
+    InventoryFailed,
+    ItemsReleased,
+    ItemsReserved,
+    ProductUpserted,
+)
+from shared_events.contracts.orders import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderCreatedV1,
+    upcast_order_created_v1,
+)
+from shared_events.contracts.payments import PaymentFailed, PaymentProcessed, PaymentRefunded
+from shared_events.registry import EventRegistry
+
+CATALOG: Final = EventRegistry(
+    models=[
+        OrderCreatedV1,
+        OrderCreated,
+        OrderConfirmed,
+        OrderCancelled,
+        PaymentProcessed,
+        PaymentFailed,
+        PaymentRefunded,
+        ItemsReserved,
+        InventoryFailed,
+        ItemsReleased,
+        ProductUpserted,
+    ],
+    upcasters={("OrderCreated", 1): upcast_order_created_v1},
+)
+"""Every event version the saga has published; decoding returns the newest of each type."""
