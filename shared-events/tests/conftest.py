@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, create_engine, text
 from sqlalchemy.engine import make_url
@@ -183,6 +183,18 @@ class Kit:
     def read_topic(self, topic: str, count: int, timeout_s: float = WAIT_S) -> list[Message]:
         """Read `count` records of `topic` from its beginning."""
         return read_topic(self.bootstrap, topic, count, timeout_s)
+
+    def topic_size(self, topic: str) -> int:
+        """How many records a topic holds: the sum of its partitions' high watermarks."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "watermarks"})
+        try:
+            partitions = consumer.list_topics(topic, timeout=WAIT_S).topics[topic].partitions
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=WAIT_S)[1]
+                for p in partitions
+            )
+        finally:
+            consumer.close()
 
     def registry(self, *models: type[Event]) -> EventRegistry:
         """A registry of just these models."""

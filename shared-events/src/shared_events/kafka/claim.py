@@ -1,0 +1,110 @@
+"""The relay's SQL: claim a batch of unsent outbox rows in per-key order, mark them sent."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy import Table, and_, delete, func, select, tuple_, update
+from sqlalchemy.engine import Connection
+
+from shared_events.kafka.outbox import headers_from_json
+
+OrderingKey = tuple[str, bytes]
+"""(topic, key): order is kept per partition, and one key always lands on one partition."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One claimed outbox row, ready to produce."""
+
+    id: int
+    event_id: UUID
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    @property
+    def ordering_key(self) -> OrderingKey:
+        """What this row must stay in order with."""
+        return (self.topic, self.key)
+
+
+def in_key_order(rows: Sequence[OutboxRow], blockers: Mapping[OrderingKey, int]) -> list[OutboxRow]:
+    """Rows that may be published now: none whose key has an earlier unsent row elsewhere.
+
+    `blockers` maps an ordering key to the lowest id of an unsent row with that key that
+    is NOT in `rows` (another relay holds it, or it did not fit in the batch).
+    """
+    return sorted(
+        (row for row in rows if row.id < blockers.get(row.ordering_key, row.id + 1)),
+        key=lambda row: row.id,
+    )
+
+
+def claim_batch(conn: Connection, table: Table, limit: int) -> tuple[list[OutboxRow], int]:
+    """Lock up to `limit` unsent rows (skipping other relays' rows) and keep the publishable.
+
+    Returns the rows to publish in id order and how many claimed rows were held back.
+    The locks last until `conn`'s transaction ends, so call this inside one.
+    """
+    claimed = [
+        OutboxRow(
+            id=r.id,
+            event_id=r.event_id,
+            topic=r.topic,
+            key=r.key,
+            value=r.value,
+            headers=headers_from_json(r.headers),
+        )
+        for r in conn.execute(
+            select(table.c.id, table.c.event_id, table.c.topic, table.c.key)
+            .add_columns(table.c.value, table.c.headers)
+            .where(table.c.sent_at.is_(None))
+            .order_by(table.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ]
+    if not claimed:
+        return [], 0
+    publishable = in_key_order(claimed, _blockers(conn, table, claimed))
+    return publishable, len(claimed) - len(publishable)
+
+
+def _blockers(conn: Connection, table: Table, rows: Iterable[OutboxRow]) -> dict[OrderingKey, int]:
+    rows = list(rows)
+    keys = {row.ordering_key for row in rows}
+    # A plain read sees rows other relays have locked (still unsent for us): exactly
+    # the ones that must go out first.
+    query = (
+        select(table.c.topic, table.c.key, func.min(table.c.id))
+        .where(
+            and_(
+                table.c.sent_at.is_(None),
+                tuple_(table.c.topic, table.c.key).in_(sorted(keys)),
+                table.c.id.not_in([row.id for row in rows]),
+            )
+        )
+        .group_by(table.c.topic, table.c.key)
+    )
+    return {(topic, key): lowest for topic, key, lowest in conn.execute(query)}
+
+
+def mark_sent(conn: Connection, table: Table, ids: Sequence[int]) -> int:
+    """Stamp `sent_at` on rows whose delivery the broker acknowledged."""
+    if not ids:
+        return 0
+    result = conn.execute(update(table).where(table.c.id.in_(list(ids))).values(sent_at=func.now()))
+    return int(result.rowcount)
+
+
+def prune_sent(conn: Connection, table: Table, older_than: timedelta) -> int:
+    """Delete rows sent more than `older_than` ago; unsent rows are never touched."""
+    result = conn.execute(
+        delete(table).where(
+            and_(table.c.sent_at.is_not(None), table.c.sent_at < func.now() - older_than)
+        )
+    )
+    return int(result.rowcount)

@@ -1,0 +1,84 @@
+"""Per-partition progress of a consumer: offsets to commit, and partitions held for a retry."""
+
+import time
+from collections.abc import Iterable
+
+import structlog
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+log = structlog.get_logger(__name__)
+
+PartitionId = tuple[str, int]
+
+
+class PartitionProgress:
+    """Tracks the next offset to commit per partition, and partitions waiting to retry."""
+
+    def __init__(self) -> None:
+        self._pending: dict[PartitionId, int] = {}
+        self._holds: dict[PartitionId, tuple[int, float]] = {}
+
+    def processed(self, topic: str, partition: int, offset: int) -> None:
+        """Record that every message up to `offset` is done; its successor is committed."""
+        key = (topic, partition)
+        self._pending[key] = max(self._pending.get(key, 0), offset + 1)
+
+    def take_pending(self, only: Iterable[PartitionId] | None = None) -> list[TopicPartition]:
+        """Offsets to commit (all, or for `only` these partitions), forgetting them."""
+        keys = list(self._pending) if only is None else [k for k in only if k in self._pending]
+        return [TopicPartition(t, p, self._pending.pop((t, p))) for t, p in keys]
+
+    def commit(self, consumer: Consumer, only: Iterable[PartitionId] | None = None) -> None:
+        """Synchronously commit the pending offsets (of `only` these partitions)."""
+        offsets = self.take_pending(only)
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:
+            # The events are recorded as processed: whoever re-reads them skips them.
+            log.warning("offset commit failed", error=str(error))
+
+    def hold(
+        self, consumer: Consumer, topic: str, partition: int, offset: int, delay_s: float
+    ) -> None:
+        """Pause a partition and rewind it to `offset`, to re-read it after `delay_s`."""
+        # Pause before seek (librdkafka may drop a seek done before a pause); nothing
+        # after `offset` is processed, so nothing after it is committed, until it is.
+        self._holds[(topic, partition)] = (offset, time.monotonic() + delay_s)
+        tp = TopicPartition(topic, partition, offset)
+        try:
+            consumer.pause([tp])
+            consumer.seek(tp)
+        except KafkaException as error:
+            # The hold stands regardless; releasing it seeks again before resuming.
+            log.warning("could not rewind", topic=topic, partition=partition, error=str(error))
+
+    def held_offset(self, topic: str, partition: int) -> int | None:
+        """The offset a held partition will re-read, or None when it is not held."""
+        hold = self._holds.get((topic, partition))
+        return None if hold is None else hold[0]
+
+    def remaining(self, topic: str, partition: int) -> float:
+        """Seconds left on a partition's hold (0 when not held or already due)."""
+        hold = self._holds.get((topic, partition))
+        return 0.0 if hold is None else max(0.0, hold[1] - time.monotonic())
+
+    def release_due(self, consumer: Consumer, retry_s: float) -> None:
+        """Rewind and resume the partitions whose hold has expired."""
+        now = time.monotonic()
+        for key in [key for key, (_, deadline) in self._holds.items() if deadline <= now]:
+            offset, _ = self._holds.pop(key)
+            tp = TopicPartition(key[0], key[1], offset)
+            try:
+                consumer.seek(tp)
+                consumer.resume([tp])
+            except KafkaException as error:
+                log.warning("could not resume", topic=key[0], partition=key[1], error=str(error))
+                self._holds[key] = (offset, now + retry_s)
+
+    def forget(self, partitions: Iterable[PartitionId]) -> None:
+        """Drop all state of partitions this consumer no longer owns."""
+        for key in partitions:
+            self._pending.pop(key, None)
+            self._holds.pop(key, None)

@@ -1,0 +1,109 @@
+"""An idempotent producer, and producing a batch that reports which records the broker took."""
+
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+log = structlog.get_logger(__name__)
+
+PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
+    # Idempotence: no duplicates or reordering from the producer's own retries.
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 5,
+    # A failed delivery surfaces within this bound instead of librdkafka's 5 minutes, so
+    # the relay can retry (and a stop is not held up) while the broker is unreachable.
+    "message.timeout.ms": 30_000,
+    "compression.type": "lz4",
+}
+
+
+def producer_config(target: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Full producer config from bootstrap servers or a config dict, with our safe defaults."""
+    config = dict(PRODUCER_DEFAULTS)
+    config.update({"bootstrap.servers": target} if isinstance(target, str) else target)
+    return config
+
+
+def delivery_timeout_s(config: Mapping[str, Any]) -> float:
+    """How long a flush may take before every produced record has a delivery report."""
+    return float(config.get("message.timeout.ms", 300_000)) / 1000 + 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record to produce, with a reference the caller uses to match its delivery report."""
+
+    ref: Hashable
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class DeliveryOutcome:
+    """What the broker acknowledged and what failed (with the error text)."""
+
+    delivered: list[Hashable] = field(default_factory=list)
+    failed: dict[Hashable, str] = field(default_factory=dict)
+    fatal: bool = False
+    """The producer hit a fatal error (e.g. a fenced idempotent epoch): make a new one."""
+
+
+def produce_and_flush(
+    producer: Producer, records: Sequence[OutgoingRecord], timeout_s: float
+) -> DeliveryOutcome:
+    """Produce records in order, wait for every delivery report, and say which succeeded."""
+    outcome = DeliveryOutcome()
+    reported: set[Hashable] = set()
+
+    def on_delivery(ref: Hashable) -> Any:
+        def report(error: KafkaError | None, _message: Message) -> None:
+            reported.add(ref)
+            if error is None:
+                outcome.delivered.append(ref)
+                return
+            outcome.failed[ref] = str(error)
+            outcome.fatal = outcome.fatal or error.fatal()
+
+        return report
+
+    deadline = time.monotonic() + timeout_s
+    for record in records:
+        refused = _produce(producer, record, on_delivery(record.ref), deadline)
+        if refused is not None:
+            reported.add(record.ref)
+            outcome.failed[record.ref] = refused
+    producer.flush(max(0.0, deadline - time.monotonic()))
+    for record in records:
+        if record.ref not in reported:
+            outcome.failed[record.ref] = "no delivery report before the timeout"
+    return outcome
+
+
+def _produce(
+    producer: Producer, record: OutgoingRecord, callback: Any, deadline: float
+) -> str | None:
+    while True:
+        try:
+            producer.produce(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                on_delivery=callback,
+            )
+            return None
+        except KafkaException as error:
+            # Refused up front (e.g. too large): only this record fails, not the batch.
+            return str(error)
+        except BufferError:
+            # The local queue is full: serve delivery reports to make room, then retry.
+            if time.monotonic() > deadline:
+                raise
+            producer.poll(0.1)

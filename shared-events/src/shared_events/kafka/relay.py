@@ -1,0 +1,210 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, marking them sent once acked."""
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import structlog
+from confluent_kafka import Producer
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Engine
+
+from shared_events.kafka.backoff import Backoff
+from shared_events.kafka.claim import OutboxRow, claim_batch, mark_sent, prune_sent
+from shared_events.kafka.codec import CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, header
+from shared_events.kafka.outbox import notify_channel
+from shared_events.kafka.producer import (
+    OutgoingRecord,
+    delivery_timeout_s,
+    produce_and_flush,
+    producer_config,
+)
+
+log = structlog.get_logger(__name__)
+
+_WAIT_SLICE_S = 0.5
+
+
+class OutboxRelay:
+    """Moves rows from one outbox table to Kafka: at least once, in per-key order."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        table: Table,
+        producer: str | Mapping[str, Any],
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention: timedelta | None = timedelta(days=7),
+        prune_interval_s: float = 600.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention = retention
+        self.prune_interval_s = prune_interval_s
+        self.channel = notify_channel(table)
+        self.published = 0
+        self.last_error: str | None = None
+        self._producer_config = producer_config(producer)
+        self._producer: Producer | None = None
+        self._backoff = backoff or Backoff(initial_s=0.2, max_s=15.0)
+        self._listener: psycopg.Connection[Any] | None = None
+        self._running = False
+        self._healthy = False
+        self._last_prune = 0.0
+
+    @property
+    def running(self) -> bool:
+        """Whether `run` is looping (it may be waiting out an error)."""
+        return self._running
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last round reached the database and the broker without error."""
+        return self._running and self._healthy
+
+    def publish_pending(self) -> int:
+        """Publish one batch; return how many rows were acked (`DeliveryFailed` if not all)."""
+        delivered, _more = self._publish_batch()
+        return delivered
+
+    def run(self, stop: threading.Event) -> None:
+        """Publish until `stop` is set, woken by NOTIFY or every `poll_interval_s`."""
+        self._running = True
+        log.info("outbox relay started", outbox=str(self.table.fullname))
+        try:
+            while not stop.is_set():
+                try:
+                    delivered, more = self._publish_batch()
+                    self._prune_if_due()
+                except Exception as error:
+                    self._close_listener()
+                    self._note_failure(error)
+                    stop.wait(self._backoff.next_delay())
+                    continue
+                if more and delivered:
+                    continue
+                self._wait_for_rows(stop)
+        finally:
+            self._running = False
+            self._close_listener()
+            self.close()
+            log.info("outbox relay stopped", outbox=str(self.table.fullname))
+
+    def close(self) -> None:
+        """Flush and drop the producer (it is recreated on next use)."""
+        if self._producer is not None:
+            self._producer.flush(5.0)
+            self._producer = None
+
+    def _publish_batch(self) -> tuple[int, bool]:
+        with self.engine.begin() as conn:
+            rows, held_back = claim_batch(conn, self.table, self.batch_size)
+            if not rows:
+                self._note_success()
+                return 0, held_back > 0
+            outcome = produce_and_flush(
+                self._ensure_producer(),
+                [OutgoingRecord(r.id, r.topic, r.key, r.value, r.headers) for r in rows],
+                delivery_timeout_s(self._producer_config),
+            )
+            delivered = [ref for ref in outcome.delivered if isinstance(ref, int)]
+            self._mark_sent(conn, delivered)
+        # Counted after the commit: only rows the outbox now shows as sent.
+        self.published += len(delivered)
+        if outcome.fatal:
+            self._producer = None
+        if outcome.failed:
+            self._log_failures(rows, outcome.failed)
+            raise DeliveryFailed(f"{len(outcome.failed)} of {len(rows)} records not delivered")
+        self._note_success()
+        return len(delivered), held_back > 0 or len(rows) == self.batch_size
+
+    def _mark_sent(self, conn: Connection, ids: list[int]) -> None:
+        # A separate step so tests can crash the relay between publish and mark-sent.
+        mark_sent(conn, self.table, ids)
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(self._producer_config)
+        return self._producer
+
+    def _wait_for_rows(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + self.poll_interval_s
+        try:
+            listener = self._ensure_listener()
+            # Short slices keep `stop` responsive; a NOTIFY (a commit that wrote outbox
+            # rows) ends the wait at once. Unread notifications wait in the socket.
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                for _ in listener.notifies(timeout=min(left, _WAIT_SLICE_S), stop_after=1):
+                    return
+        except psycopg.Error as error:
+            # Polling still works without LISTEN; reconnect on the next wait.
+            self._close_listener()
+            log.warning("outbox listen failed, polling", error=str(error), channel=self.channel)
+            stop.wait(max(0.0, deadline - time.monotonic()))
+
+    def _ensure_listener(self) -> psycopg.Connection[Any]:
+        if self._listener is None or self._listener.closed:
+            url = self.engine.url.set(drivername="postgresql")
+            conninfo = url.render_as_string(hide_password=False)
+            self._listener = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+            self._listener.execute(f'LISTEN "{self.channel}"')
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            finally:
+                self._listener = None
+
+    def _prune_if_due(self) -> None:
+        if self.retention is None:
+            return
+        now = time.monotonic()
+        if now - self._last_prune < self.prune_interval_s:
+            return
+        self._last_prune = now
+        with self.engine.begin() as conn:
+            pruned = prune_sent(conn, self.table, self.retention)
+        if pruned:
+            log.info("pruned sent outbox rows", outbox=str(self.table.fullname), rows=pruned)
+
+    def _note_success(self) -> None:
+        self._healthy = True
+        self._backoff.reset()
+
+    def _note_failure(self, error: Exception) -> None:
+        self._healthy = False
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.warning(
+            "outbox relay round failed, retrying",
+            outbox=str(self.table.fullname),
+            error=self.last_error,
+            failures=self._backoff.failures + 1,
+        )
+
+    def _log_failures(self, rows: list[OutboxRow], failed: Mapping[Any, str]) -> None:
+        for row in rows:
+            if row.id in failed:
+                log.warning(
+                    "outbox record not delivered",
+                    event_id=str(row.event_id),
+                    event_type=header(row.headers, EVENT_TYPE_HEADER),
+                    correlation_id=header(row.headers, CORRELATION_ID_HEADER),
+                    topic=row.topic,
+                    outbox_id=row.id,
+                    error=failed[row.id],
+                )
+
+
+class DeliveryFailed(Exception):
+    """Some records of a batch got no successful delivery report; they stay unsent."""

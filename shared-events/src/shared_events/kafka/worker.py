@@ -1,0 +1,68 @@
+"""Runs a service's outbox relay and event consumer in background threads."""
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from shared_events.kafka.consumer import EventConsumer
+from shared_events.kafka.relay import OutboxRelay
+
+log = structlog.get_logger(__name__)
+
+
+class DeliveryWorker:
+    """Starts the relay and the consumer beside a web app, and drains them on stop."""
+
+    def __init__(self, relay: OutboxRelay | None, consumer: EventConsumer | None) -> None:
+        self.relay = relay
+        self.consumer = consumer
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def ready(self) -> bool:
+        """Whether the consumer has joined its group and the relay loop runs, both healthy."""
+        relay_ok = self.relay is None or self.relay.healthy
+        consumer_ok = self.consumer is None or (self.consumer.assigned and self.consumer.healthy)
+        return relay_ok and consumer_ok and self.alive
+
+    @property
+    def alive(self) -> bool:
+        """Whether every started thread is still running (a dead loop makes a live check fail)."""
+        return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
+    def start(self) -> None:
+        """Start the loops in daemon threads; call once."""
+        if self._threads:
+            raise RuntimeError("the delivery worker is already started")
+        self._stop.clear()
+        if self.relay is not None:
+            self._spawn("outbox-relay", self.relay.run)
+        if self.consumer is not None:
+            self._spawn("event-consumer", self.consumer.run)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Ask the loops to finish their batch and commit, then wait; False if one hung."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        hung = [thread.name for thread in self._threads if thread.is_alive()]
+        if hung:
+            log.error("delivery threads did not stop in time", threads=hung, timeout_s=timeout)
+        self._threads = []
+        return not hung
+
+    def _spawn(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        def guarded() -> None:
+            try:
+                loop(self._stop)
+            except Exception:
+                # Surfaced through `alive`/`ready`; the service's readiness probe fails.
+                log.exception("delivery loop crashed", thread=name)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)

@@ -1,0 +1,178 @@
+"""Unit tests of the delivery machinery's pure parts: ordering, backoff, failure triage."""
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from confluent_kafka import TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from shared_events.kafka.backoff import Backoff, delay_for
+from shared_events.kafka.claim import OutboxRow, in_key_order
+from shared_events.kafka.consumed import ConsumedRecord
+from shared_events.kafka.dead_letter import dead_letter_headers
+from shared_events.kafka.failures import Failure, classify
+from shared_events.kafka.outbox import (
+    delivery_tables,
+    headers_from_json,
+    headers_to_json,
+    notify_channel,
+)
+from shared_events.kafka.partitions import PartitionProgress
+
+
+def row(id_: int, key: bytes, topic: str = "t") -> OutboxRow:
+    return OutboxRow(id=id_, event_id=uuid.uuid4(), topic=topic, key=key, value=b"{}", headers=[])
+
+
+def test_rows_behind_an_unsent_row_held_elsewhere_wait() -> None:
+    rows = [row(3, b"a"), row(1, b"b"), row(5, b"a"), row(6, b"c")]
+    # id 4 ("a") is held by another relay: 3 goes, 5 waits; "b" and "c" are free.
+    assert [r.id for r in in_key_order(rows, {("t", b"a"): 4})] == [1, 3, 6]
+
+
+def test_the_same_key_on_another_topic_does_not_block() -> None:
+    rows = [row(5, b"a", topic="x")]
+    assert [r.id for r in in_key_order(rows, {("y", b"a"): 1})] == [5]
+
+
+@given(
+    keys=st.lists(st.sampled_from([b"a", b"b", b"c"]), min_size=1, max_size=30),
+    taken=st.data(),
+)
+def test_what_is_kept_is_a_per_key_prefix_of_the_unsent_rows(keys, taken) -> None:
+    unsent = [row(i, key) for i, key in enumerate(keys, start=1)]
+    batch = taken.draw(st.lists(st.sampled_from(unsent), unique_by=lambda r: r.id))
+    outside = [r for r in unsent if r not in batch]
+    blockers: dict[tuple[str, bytes], int] = {}
+    for r in outside:
+        blockers.setdefault(r.ordering_key, r.id)
+    kept = in_key_order(batch, blockers)
+    for key in {r.key for r in unsent}:
+        of_key = [r.id for r in unsent if r.key == key]
+        kept_of_key = [r.id for r in kept if r.key == key]
+        assert kept_of_key == of_key[: len(kept_of_key)]
+    assert [r.id for r in kept] == sorted(r.id for r in kept)
+
+
+def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
+    backoff = Backoff(initial_s=0.1, max_s=0.5)
+    assert [backoff.next_delay() for _ in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
+    backoff.reset()
+    assert backoff.next_delay() == pytest.approx(0.1)
+    assert delay_for(10_000, 1.0, 30.0) == 30.0
+
+
+def _wrapped(orig: Exception, cls: type = OperationalError) -> Exception:
+    return cls("SELECT 1", {}, orig)
+
+
+class _Conflict(psycopg.errors.SerializationFailure):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_wrapped(psycopg.OperationalError("connection refused")), Failure.DATABASE_UNAVAILABLE),
+        (_wrapped(psycopg.InterfaceError("closed"), InterfaceError), Failure.DATABASE_UNAVAILABLE),
+        (psycopg.OperationalError("server closed the connection"), Failure.DATABASE_UNAVAILABLE),
+        (_wrapped(psycopg.errors.SerializationFailure()), Failure.CONFLICT),
+        (_wrapped(psycopg.errors.DeadlockDetected()), Failure.CONFLICT),
+        (_wrapped(psycopg.errors.QueryCanceled()), Failure.HANDLER_FAILED),
+        (_wrapped(psycopg.errors.UniqueViolation(), IntegrityError), Failure.HANDLER_FAILED),
+        (ValueError("bug"), Failure.HANDLER_FAILED),
+    ],
+)
+def test_failures_are_told_apart(error: Exception, expected: Failure) -> None:
+    assert classify(error) is expected
+
+
+class FakeConsumer:
+    """Records what progress tracking asks of the consumer."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("pause", [(tp.partition, tp.offset) for tp in partitions]))
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("resume", [(tp.partition, tp.offset) for tp in partitions]))
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.calls.append(("seek", (partition.partition, partition.offset)))
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        assert not asynchronous
+        self.calls.append(("commit", sorted((tp.partition, tp.offset) for tp in offsets)))
+
+
+def test_partition_progress_commits_the_offset_after_the_last_processed() -> None:
+    progress, consumer = PartitionProgress(), FakeConsumer()
+    progress.processed("t", 0, 4)
+    progress.processed("t", 0, 7)
+    progress.processed("t", 1, 0)
+    progress.commit(consumer, [("t", 0)])
+    progress.commit(consumer)
+    progress.commit(consumer)  # nothing left: no empty commit
+    assert consumer.calls == [("commit", [(0, 8)]), ("commit", [(1, 1)])]
+
+
+def test_a_held_partition_is_paused_rewound_and_resumed_when_due() -> None:
+    progress, consumer = PartitionProgress(), FakeConsumer()
+    progress.hold(consumer, "t", 2, 10, delay_s=0.0)
+    progress.hold(consumer, "t", 3, 20, delay_s=60.0)
+    assert consumer.calls[:2] == [("pause", [(2, 10)]), ("seek", (2, 10))]
+    time.sleep(0.01)
+    consumer.calls.clear()
+    progress.release_due(consumer, retry_s=1.0)
+    assert consumer.calls == [("seek", (2, 10)), ("resume", [(2, 10)])]
+    assert progress.held_offset("t", 2) is None
+    assert progress.held_offset("t", 3) == 20
+    progress.forget([("t", 3)])
+    assert progress.held_offset("t", 3) is None
+
+
+def test_dead_letter_headers_keep_the_originals_and_say_why() -> None:
+    record = ConsumedRecord("orders", 2, 41, b"k", b"v", [("event_type", b"OrderCreated")])
+    headers = dict(
+        dead_letter_headers(
+            record,
+            reason="handler_failed",
+            error="x" * 5000,
+            consumer="payment-service",
+            failed_at=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+    )
+    assert headers["event_type"] == b"OrderCreated"
+    assert headers["dlq.reason"] == b"handler_failed"
+    assert len(headers["dlq.error"]) == 2000
+    assert (headers["dlq.original_topic"], headers["dlq.original_partition"]) == (b"orders", b"2")
+    assert headers["dlq.original_offset"] == b"41"
+    assert headers["dlq.consumer"] == b"payment-service"
+    assert headers["dlq.failed_at"] == b"2024-01-01T00:00:00+00:00"
+
+
+def test_delivery_tables_live_in_the_service_schema() -> None:
+    outbox, processed = delivery_tables("payments", MetaData())
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    ddl = str(CreateTable(outbox).compile(dialect=dialect))
+    assert "CREATE TABLE payments.outbox" in ddl
+    assert "GENERATED ALWAYS AS IDENTITY" in ddl
+    [index] = outbox.indexes
+    assert "WHERE sent_at IS NULL" in str(CreateIndex(index).compile(dialect=dialect))
+    assert [c.name for c in processed.primary_key] == ["consumer", "event_id"]
+    assert notify_channel(outbox) == "payments_outbox"
+
+
+def test_headers_round_trip_through_json() -> None:
+    headers = [("event_type", b"OrderCreated"), ("traceparent", b"00-abc-def-01")]
+    assert headers_from_json(headers_to_json(headers)) == headers

@@ -1,0 +1,183 @@
+"""The outbox relay against a real broker and database."""
+
+import threading
+from collections import defaultdict
+from uuid import UUID
+
+import orjson
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
+
+from shared_events.kafka.claim import claim_batch
+from shared_events.kafka.consumer import EventConsumer
+from shared_events.kafka.outbox import Outbox
+from shared_events.kafka.relay import OutboxRelay
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+class RelayCrash(Exception):
+    """Stands for the relay process dying after the broker acked, before mark-sent."""
+
+
+class RelayDyingBeforeMarkSent(OutboxRelay):
+    def _mark_sent(self, conn: Connection, ids: list[int]) -> None:
+        raise RelayCrash(f"died holding {len(ids)} delivered rows")
+
+
+def test_rows_of_a_rolled_back_transaction_are_never_published(db, kit, new_topic) -> None:
+    model = kit.probe_model(new_topic())
+    outbox = Outbox(db.outbox)
+    kept, dropped = kit.envelopes(model, ["a", "b"])
+    with db.sessions() as session:
+        with session.begin():
+            outbox.add(session, kept)
+        session.begin()
+        outbox.add(session, dropped)
+        session.rollback()
+
+    relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap)
+    try:
+        assert relay.publish_pending() == 1
+        assert relay.publish_pending() == 0
+    finally:
+        relay.close()
+
+    assert kit.topic_size(model.topic) == 1
+    on_topic = kit.read_topic(model.topic, 1)
+    assert [orjson.loads(m.value())["event_id"] for m in on_topic] == [str(kept.event_id)]
+    assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == 0
+
+
+def test_relay_dying_before_mark_sent_republishes_and_the_consumer_applies_once(
+    db, kit, new_topic
+) -> None:
+    model = kit.probe_model(new_topic())
+    dlq = new_topic("dlq", partitions=1)
+    events = kit.envelopes(model, ["a", "b", "a", "c"])
+    outbox = Outbox(db.outbox)
+    with db.sessions.begin() as session:
+        for envelope in events:
+            outbox.add(session, envelope)
+
+    dying = RelayDyingBeforeMarkSent(db.engine, db.outbox, kit.bootstrap)
+    with pytest.raises(RelayCrash):
+        dying.publish_pending()
+    dying.close()
+    assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == len(events)
+
+    relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap)
+    assert relay.publish_pending() == len(events)
+    relay.close()
+    assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == 0
+    assert kit.topic_size(model.topic) == 2 * len(events)
+
+    consumer = EventConsumer(
+        bootstrap_servers=kit.bootstrap,
+        group_id=f"g-{model.topic}",
+        topics=[model.topic],
+        handlers={"Probe": db.record_effect},
+        session_factory=db.sessions,
+        processed_table=db.processed,
+        dead_letter_topic=dlq,
+        registry=kit.registry(model),
+    )
+    loop = kit.loop(consumer.run)
+    kit.wait_for(lambda: consumer.processed + consumer.duplicates == 2 * len(events))
+    loop.stop()
+    assert (consumer.processed, consumer.duplicates) == (len(events), len(events))
+    assert db.scalar("SELECT count(*) FROM {s}.effects") == len(events)
+    assert db.scalar("SELECT count(DISTINCT event_id) FROM {s}.effects") == len(events)
+
+
+def test_parallel_relays_publish_each_row_once_in_key_order(db, kit, new_topic) -> None:
+    model = kit.probe_model(new_topic(partitions=3))
+    outbox = Outbox(db.outbox)
+    refs = [f"key-{i % 40}" for i in range(210)]
+    events = kit.envelopes(model, refs)
+
+    def write(batch: list) -> None:
+        with db.sessions.begin() as session:
+            for envelope in batch:
+                outbox.add(session, envelope)
+
+    write(events[:120])
+    engines = [create_engine(db.engine.url, pool_size=2) for _ in range(3)]
+    relays = [
+        OutboxRelay(engine, db.outbox, kit.bootstrap, batch_size=15, poll_interval_s=0.2)
+        for engine in engines
+    ]
+    loops = [kit.loop(relay.run) for relay in relays]
+    try:
+        # Rows committed while the relays run arrive through NOTIFY as well as polling.
+        for start in range(120, 210, 30):
+            write(events[start : start + 30])
+        kit.wait_for(
+            lambda: db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == 0
+        )
+    finally:
+        for loop in loops:
+            loop.stop()
+        for engine in engines:
+            engine.dispose()
+
+    assert all(loop.error is None for loop in loops)
+    assert sum(relay.published for relay in relays) == len(events)
+    assert kit.topic_size(model.topic) == len(events)
+    on_topic = kit.read_topic(model.topic, len(events))
+    ids = [UUID(orjson.loads(m.value())["event_id"]) for m in on_topic]
+    assert len(ids) == len(set(ids)) == len(events)
+
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for message in sorted(on_topic, key=lambda m: (m.partition(), m.offset())):
+        payload = orjson.loads(message.value())["payload"]
+        seqs[payload["ref"]].append(payload["seq"])
+    assert all(found == sorted(found) for found in seqs.values()), seqs
+    assert sum(len(found) for found in seqs.values()) == len(events)
+
+
+def test_a_relay_skips_rows_locked_by_another_and_later_rows_of_their_keys(
+    db, kit, new_topic
+) -> None:
+    model = kit.probe_model(new_topic(partitions=1))
+    outbox = Outbox(db.outbox)
+    events = kit.envelopes(model, ["a", "b", "c", "a", "d", "b"])
+    with db.sessions.begin() as session:
+        for envelope in events:
+            outbox.add(session, envelope)
+
+    relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap)
+    try:
+        with db.engine.connect() as other, other.begin():
+            held, _ = claim_batch(other, db.outbox, 2)  # "a"#1 and "b"#1, as another relay
+            assert [row.key for row in held] == [b"a", b"b"]
+            # "c" and "d" go; "a"#2 and "b"#2 wait for the rows the other relay holds.
+            assert relay.publish_pending() == 2
+        assert relay.publish_pending() == 4
+    finally:
+        relay.close()
+    order = [orjson.loads(m.value())["payload"] for m in kit.read_topic(model.topic, 6)]
+    assert [(p["ref"], p["seq"]) for p in order] == [
+        ("c", 1),
+        ("d", 1),
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("b", 2),
+    ]
+
+
+def test_relay_wakes_on_notify_without_waiting_for_the_poll(db, kit, new_topic) -> None:
+    model = kit.probe_model(new_topic(partitions=1))
+    relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap, poll_interval_s=30.0)
+    loop = kit.loop(relay.run)
+    try:
+        kit.wait_for(lambda: relay.healthy)
+        # Give the loop time to reach its LISTEN wait before the commit.
+        threading.Event().wait(0.5)
+        with db.sessions.begin() as session:
+            Outbox(db.outbox).add(session, kit.envelopes(model, ["a"])[0])
+        kit.wait_for(lambda: relay.published == 1, timeout_s=10)
+    finally:
+        loop.stop(timeout_s=40)
