@@ -1,0 +1,162 @@
+"""The three services as local background processes: migrate, start, wait ready, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from saga_infra.settings import Settings
+
+
+class ServiceError(RuntimeError):
+    """A service could not be migrated, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the saga as `make dev` runs it."""
+
+    name: str
+    default_port: int
+
+    @property
+    def module(self) -> str:
+        return f"{self.name}_service"
+
+    @property
+    def prefix(self) -> str:
+        return self.name.upper()
+
+    @property
+    def port(self) -> int:
+        return int(os.environ.get(f"{self.prefix}_HTTP_PORT", self.default_port))
+
+    @property
+    def url(self) -> str:
+        return os.environ.get(f"{self.prefix}_URL", f"http://127.0.0.1:{self.port}")
+
+    def env(self, settings: Settings) -> dict[str, str]:
+        """Process environment pointing the service at this stack's Kafka and Postgres."""
+        role = f"{self.name}_service"
+        return {
+            **os.environ,
+            f"{self.prefix}_DB_HOST": settings.pg_host,
+            f"{self.prefix}_DB_PORT": str(settings.pg_port),
+            f"{self.prefix}_DB_NAME": settings.pg_database,
+            f"{self.prefix}_DB_PASSWORD": settings.role_password(role),
+            f"{self.prefix}_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+            f"{self.prefix}_HTTP_PORT": str(self.port),
+        }
+
+    def pid_file(self, settings: Settings) -> Path:
+        return settings.run_dir / f"{self.name}-service.pid"
+
+    def log_file(self, settings: Settings) -> Path:
+        return settings.log_dir / f"{self.name}-service.log"
+
+
+SERVICES = (Service("order", 8001), Service("payment", 8002), Service("inventory", 8003))
+
+
+def migrate(settings: Settings, service: Service) -> None:
+    """Apply the service's Alembic migrations to its own schema."""
+    done = subprocess.run(
+        [sys.executable, "-m", service.module, "migrate"],
+        env=service.env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ServiceError(f"{service.name}: migrate failed: {last[0]}")
+
+
+def running_pid(settings: Settings, service: Service) -> int | None:
+    """PID of the service process this stack started, if it is still alive."""
+    try:
+        pid = int(service.pid_file(settings).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
+        return None
+    return pid if f"{service.module} serve" in cmdline else None
+
+
+def start(settings: Settings, service: Service) -> int:
+    """Start `python -m <service> serve` in the background; returns its PID."""
+    pid = running_pid(settings, service)
+    if pid is not None:
+        return pid
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", service.port)) == 0:
+            raise ServiceError(
+                f"port {service.port} is already in use ({service.prefix}_HTTP_PORT); "
+                "stop the other process or choose another port"
+            )
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    with service.log_file(settings).open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", service.module, "serve"],
+            env=service.env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    service.pid_file(settings).write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def is_ready(service: Service) -> bool:
+    """True when the service answers 200 on /health/ready."""
+    try:
+        with urllib.request.urlopen(f"{service.url}/health/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_ready(settings: Settings, service: Service, timeout_s: float) -> None:
+    """Wait for readiness; fail with the log path if the process dies or the deadline passes."""
+    until = time.monotonic() + timeout_s
+    while time.monotonic() < until:
+        if is_ready(service):
+            return
+        if running_pid(settings, service) is None:
+            raise ServiceError(f"{service.name} exited; see {service.log_file(settings)}")
+        time.sleep(0.3)
+    raise ServiceError(
+        f"{service.name} not ready within {timeout_s:.0f}s; see {service.log_file(settings)}"
+    )
+
+
+def stop(settings: Settings, service: Service, grace_s: float = 20.0) -> bool:
+    """SIGTERM the service we started (SIGKILL after the grace period); False if none ran."""
+    pid = running_pid(settings, service)
+    service.pid_file(settings).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    until = time.monotonic() + grace_s
+    while time.monotonic() < until:
+        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True

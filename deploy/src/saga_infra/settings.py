@@ -1,0 +1,167 @@
+"""Settings of the local stack, read from environment variables so stacks can run side by side."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+SERVICE_ROLES = ("order_service", "payment_service", "inventory_service")
+_ROLE_PASSWORD_VARS = {
+    "order_service": "ORDER_DB_PASSWORD",
+    "payment_service": "PAYMENT_DB_PASSWORD",
+    "inventory_service": "INVENTORY_DB_PASSWORD",
+}
+DEFAULT_PG_BIN_DIR = "/usr/lib/postgresql/15/bin"
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The workspace root: the nearest directory holding `uv.lock`, from this module or cwd."""
+    for origin in (start or Path(__file__).resolve(), Path.cwd()):
+        for candidate in (origin, *origin.parents):
+            if (candidate / "uv.lock").is_file():
+                return candidate
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration of one local stack."""
+
+    repo_root: Path
+    stack_dir: Path
+    kafka_libs_dir: Path
+    kafka_host: str
+    kafka_port: int
+    kafka_controller_port: int
+    kafka_heap_opts: str
+    java: str
+    mvn: str
+    topic_partitions: int
+    pg_host: str
+    pg_port: int
+    pg_database: str
+    pg_superuser: str
+    pg_superuser_password: str
+    pg_bin_dir: str
+    pg_os_user: str
+    role_passwords: tuple[tuple[str, str], ...]
+    start_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        root = find_repo_root()
+        java_home = env.get("JAVA_HOME")
+        default_java = shutil.which("java") or (f"{java_home}/bin/java" if java_home else "java")
+        stack_dir = Path(env.get("STACK_DIR") or root / ".local").resolve()
+        return cls(
+            repo_root=root,
+            stack_dir=stack_dir,
+            kafka_libs_dir=Path(env.get("KAFKA_LIBS_DIR") or stack_dir / "kafka/libs").resolve(),
+            kafka_host=env.get("KAFKA_HOST", "127.0.0.1"),
+            kafka_port=int(env.get("KAFKA_PORT", "9092")),
+            kafka_controller_port=int(env.get("KAFKA_CONTROLLER_PORT", "9093")),
+            kafka_heap_opts=env.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m"),
+            java=env.get("JAVA") or default_java,
+            mvn=env.get("MVN", "mvn"),
+            topic_partitions=int(env.get("TOPIC_PARTITIONS", "6")),
+            pg_host=env.get("PG_HOST", "127.0.0.1"),
+            pg_port=int(env.get("PG_PORT", "5432")),
+            pg_database=env.get("PG_DATABASE", "saga"),
+            pg_superuser=env.get("PG_SUPERUSER", "postgres"),
+            pg_superuser_password=env.get("PG_SUPERUSER_PASSWORD", "postgres"),
+            pg_bin_dir=env.get("PG_BIN_DIR") or _pg_bin_dir_default(),
+            pg_os_user=env.get("PG_OS_USER", "postgres"),
+            role_passwords=tuple(
+                (role, env.get(var, role)) for role, var in _ROLE_PASSWORD_VARS.items()
+            ),
+            start_timeout=float(env.get("STACK_START_TIMEOUT", "60")),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.stack_dir / "kafka"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.kafka_dir / "data"
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.stack_dir / "postgres" / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.stack_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.stack_dir / "log"
+
+    @property
+    def kafka_pom(self) -> Path:
+        return self.repo_root / "deploy" / "local" / "kafka" / "pom.xml"
+
+    @property
+    def init_script(self) -> Path:
+        return self.repo_root / "deploy" / "sql" / "init.sh"
+
+    def role_password(self, role: str) -> str:
+        return dict(self.role_passwords).get(role, role)
+
+    def dsn(
+        self, role: str | None = None, password: str | None = None, database: str | None = None
+    ) -> str:
+        """A libpq/psycopg URL for the superuser, or for a service role."""
+        user = role or self.pg_superuser
+        if password is None:
+            password = self.role_password(role) if role else self.pg_superuser_password
+        return (
+            f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{self.pg_host}:{self.pg_port}/{quote(database or self.pg_database, safe='')}"
+        )
+
+    def export_lines(self) -> list[str]:
+        """Shell `export` lines of the effective settings, for `eval "$(... env)"`."""
+        values = {
+            "STACK_DIR": str(self.stack_dir),
+            "KAFKA_LIBS_DIR": str(self.kafka_libs_dir),
+            "KAFKA_HOST": self.kafka_host,
+            "KAFKA_PORT": str(self.kafka_port),
+            "KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "TOPIC_PARTITIONS": str(self.topic_partitions),
+            "PG_HOST": self.pg_host,
+            "PG_PORT": str(self.pg_port),
+            "PG_DATABASE": self.pg_database,
+            "PG_SUPERUSER": self.pg_superuser,
+            "PG_SUPERUSER_PASSWORD": self.pg_superuser_password,
+            "PG_DSN": self.dsn(),
+            **{var: self.role_password(role) for role, var in _ROLE_PASSWORD_VARS.items()},
+        }
+        return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+
+
+def _pg_bin_dir_default() -> str:
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        # libpq-dev's pg_config reports /usr/bin, which has no initdb: fall through then.
+        if out and Path(out, "initdb").exists():
+            return out
+    return DEFAULT_PG_BIN_DIR

@@ -1,0 +1,135 @@
+"""The local stack as a whole: Kafka + PostgreSQL up, down, reset, status (CLI and fixtures)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from saga_infra import db_init, kafka_server, postgres_server, processes
+from saga_infra.errors import PortInUseError, StackError
+from saga_infra.settings import Settings
+from shared_events.kafka.topics import BrokerUnavailableError, ensure_topics
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What `up` found or did."""
+
+    kafka_pid: int
+    postgres_pid: int
+    started: tuple[str, ...]
+    created_topics: tuple[str, ...] = field(default=())
+    db_init: str = ""
+
+    @property
+    def was_running(self) -> bool:
+        return not self.started
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
+    """Start whatever is not running, wait until both answer, init the DB, ensure topics."""
+    with processes.stack_lock(settings.run_dir):
+        kafka_pid = kafka_server.running_pid(settings)
+        pg_pid = postgres_server.running_pid(settings)
+        java = kafka_server.find_java(settings) if kafka_pid is None else ""
+        if pg_pid is None:
+            postgres_server.check_binaries(settings)
+        _check_ports(settings, kafka=kafka_pid is None, postgres=pg_pid is None)
+        if kafka_pid is None:
+            kafka_server.ensure_jars(settings, progress)
+        started: list[str] = []
+        try:
+            if kafka_pid is None:
+                progress(f"kafka: starting on {settings.kafka_bootstrap}")
+                kafka_pid = kafka_server.start(settings, java)
+                started.append("kafka")
+            if pg_pid is None:
+                progress(f"postgres: starting on {settings.pg_host}:{settings.pg_port}")
+                pg_pid = postgres_server.start(settings, settings.start_timeout)
+                started.append("postgres")
+            kafka_server.wait_ready(settings, kafka_pid, settings.start_timeout)
+            postgres_server.wait_ready(settings, settings.start_timeout)
+        except BaseException:
+            _stop(settings, started)
+            raise
+        init = db_init.run(settings)
+        try:
+            created = ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+        except BrokerUnavailableError as exc:
+            raise StackError(str(exc)) from exc
+        return UpResult(kafka_pid, pg_pid, tuple(started), tuple(created), init)
+
+
+def down(settings: Settings) -> dict[str, int | None]:
+    """Stop the processes named in our PID files; data stays. Safe when nothing runs."""
+    with processes.stack_lock(settings.run_dir):
+        return _stop(settings, ["kafka", "postgres"])
+
+
+def reset(settings: Settings) -> dict[str, int | None]:
+    """Stop, then wipe Kafka and PostgreSQL data (the jar cache and logs stay)."""
+    with processes.stack_lock(settings.run_dir):
+        stopped = _stop(settings, ["kafka", "postgres"])
+        shutil.rmtree(settings.kafka_data_dir, ignore_errors=True)
+        shutil.rmtree(settings.pg_data_dir.parent, ignore_errors=True)
+        return stopped
+
+
+def status(settings: Settings) -> dict[str, str]:
+    """One human-readable line per component, keyed by component."""
+    lines = {}
+    kafka_pid = kafka_server.running_pid(settings)
+    if kafka_pid is None:
+        lines["kafka"] = "stopped"
+    else:
+        ready = kafka_server.answers_metadata(settings.kafka_bootstrap, timeout=2.0)
+        state = "ready" if ready else "not answering"
+        lines["kafka"] = f"running (pid {kafka_pid}) on {settings.kafka_bootstrap}, {state}"
+    pg_pid = postgres_server.running_pid(settings)
+    if pg_pid is None:
+        lines["postgres"] = "stopped"
+    else:
+        ready = postgres_server.accepts_connections(settings)
+        state = "ready" if ready else "not accepting connections"
+        where = f"{settings.pg_host}:{settings.pg_port}"
+        lines["postgres"] = f"running (pid {pg_pid}) on {where}, {state}"
+    return lines
+
+
+def is_running(settings: Settings) -> bool:
+    return (
+        kafka_server.running_pid(settings) is not None
+        and postgres_server.running_pid(settings) is not None
+    )
+
+
+def _check_ports(settings: Settings, *, kafka: bool, postgres: bool) -> None:
+    wanted: list[tuple[str, str, int]] = []
+    if kafka:
+        host = settings.kafka_host
+        wanted.append(("KAFKA_PORT", host, settings.kafka_port))
+        wanted.append(("KAFKA_CONTROLLER_PORT", host, settings.kafka_controller_port))
+    if postgres:
+        wanted.append(("PG_PORT", settings.pg_host, settings.pg_port))
+    for var, host, port in wanted:
+        if processes.port_in_use(host, port):
+            raise PortInUseError(
+                f"port {port} is already in use ({var}); "
+                "stop the other process or choose another port"
+            )
+
+
+def _stop(settings: Settings, components: list[str]) -> dict[str, int | None]:
+    stopped: dict[str, int | None] = {}
+    if "kafka" in components:
+        stopped["kafka"] = kafka_server.stop(settings)
+    if "postgres" in components:
+        stopped["postgres"] = postgres_server.stop(settings)
+    return stopped

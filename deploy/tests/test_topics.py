@@ -1,0 +1,42 @@
+"""ensure_topics creates the saga's topics once; later calls find them all."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from saga_infra.endpoints import Infra
+from shared_events.kafka.topics import ensure_topics, main, saga_topics
+from shared_events.topics import EVENT_TOPICS
+
+
+def test_saga_topics_are_event_topics_plus_one_dead_letter_topic_per_group() -> None:
+    assert saga_topics() == [
+        *EVENT_TOPICS,
+        "order-service.dlq",
+        "payment-service.dlq",
+        "inventory-service.dlq",
+    ]
+
+
+def test_ensure_topics_is_idempotent(infra: Infra, capsys: pytest.CaptureFixture[str]) -> None:
+    ensure_topics(infra.kafka_bootstrap, partitions=6)
+    assert ensure_topics(infra.kafka_bootstrap, partitions=6) == []
+    existing = AdminClient({"bootstrap.servers": infra.kafka_bootstrap}).list_topics(timeout=15)
+    assert set(saga_topics()) <= set(existing.topics)
+
+    assert main(["--bootstrap-servers", infra.kafka_bootstrap]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{name}: exists" for name in saga_topics()]
+
+
+def test_topics_command_fails_fast_without_a_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    code = main(["--bootstrap-servers", f"127.0.0.1:{closed_port}", "--timeout", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("error: Kafka at 127.0.0.1:")
