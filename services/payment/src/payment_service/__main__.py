@@ -1,0 +1,95 @@
+"""`python -m payment_service serve|migrate`: the service's command line."""
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn
+
+import structlog
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from payment_service.bootstrap import bootstrap, database_problem, make_engine, migrate
+from payment_service.logging import configure_logging
+from payment_service.settings import Settings
+from shared_events.kafka.worker import DeliveryWorker
+
+PROG = "payment_service"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, exit code 2: usage errors are for people and for scripts.
+        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"python -m {PROG}", description="The payment service of the saga.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,migrate}")
+    serve = commands.add_parser("serve", help="HTTP API + event consumer + outbox relay")
+    serve.add_argument("--no-consumer", action="store_true", help="do not consume events")
+    serve.add_argument("--no-relay", action="store_true", help="do not publish the outbox")
+    serve.add_argument("--no-api", action="store_true", help="consumer/relay only, no HTTP")
+    commands.add_parser("migrate", help="upgrade the payments schema to the latest revision")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        print(f"{PROG}: invalid settings: {first['loc']}: {first['msg']}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if args.command == "migrate":
+        try:
+            migrate(settings)
+        except OperationalError as error:
+            return _unreachable(settings, str(error.orig or error).strip().splitlines()[0])
+        return 0
+    if args.no_api and args.no_consumer and args.no_relay:
+        print(f"{PROG}: error: serve with nothing to run", file=sys.stderr)
+        return 2
+    engine = make_engine(settings)
+    problem = database_problem(engine)
+    if problem is not None:
+        return _unreachable(settings, problem)
+    service = bootstrap(
+        settings, engine=engine, consume=not args.no_consumer, relay=not args.no_relay
+    )
+    if args.no_api:
+        return _run_worker_only(service.worker)
+    uvicorn.run(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
+    return 0
+
+
+def _unreachable(settings: Settings, reason: str) -> int:
+    where = f"{settings.db_host}:{settings.db_port}/{settings.db_name}"
+    print(f"{PROG}: database {where} unreachable: {reason}", file=sys.stderr)
+    return 1
+
+
+def _run_worker_only(worker: DeliveryWorker) -> int:
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    worker.start()
+    structlog.get_logger(__name__).info("worker started (no HTTP API)")
+    while not stop.wait(1.0):
+        pass
+    return 0 if worker.stop() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""HTTP API: routes turn requests into commands and queries and call the handlers."""
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Annotated, Final, Literal
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from payment_service import handlers
+from payment_service.domain import (
+    Account,
+    AccountAlreadyExists,
+    LedgerEntry,
+    LedgerSummary,
+    UnknownAccount,
+)
+from payment_service.handlers import UnitOfWork
+
+MAX_CENTS: Final = 10**12
+"""Largest amount one request may move (10 billion units): keeps balances far from bigint."""
+
+HTTP_REQUESTS = Counter(
+    "payment_http_requests_total", "HTTP requests served", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "payment_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+
+
+class NewAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerId
+    balance_cents: Annotated[StrictInt, Field(ge=0, le=MAX_CENTS)]
+
+
+class NewDeposit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: Annotated[StrictInt, Field(gt=0, le=MAX_CENTS)]
+
+
+class AccountOut(BaseModel):
+    customer_id: str
+    balance_cents: int
+
+    @classmethod
+    def of(cls, account: Account) -> "AccountOut":
+        return cls(customer_id=account.customer_id, balance_cents=account.balance_cents)
+
+
+class PaymentOut(BaseModel):
+    payment_id: UUID
+    order_id: UUID
+    customer_id: str
+    kind: Literal["charge", "refund"]
+    amount_cents: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> "PaymentOut":
+        assert entry.order_id is not None
+        return cls(
+            payment_id=entry.entry_id,
+            order_id=entry.order_id,
+            customer_id=entry.customer_id,
+            kind=entry.kind.value,
+            amount_cents=entry.amount_cents,
+            created_at=entry.created_at,
+        )
+
+
+class LedgerSummaryOut(BaseModel):
+    """Totals of the ledger; `balanced` is the money invariant of DESIGN section 6."""
+
+    accounts: int
+    balances_cents: int
+    opening_cents: int
+    deposits_cents: int
+    charges_cents: int
+    refunds_cents: int
+    balanced: bool
+
+    @classmethod
+    def of(cls, summary: LedgerSummary) -> "LedgerSummaryOut":
+        return cls(
+            accounts=summary.accounts,
+            balances_cents=summary.balances_cents,
+            opening_cents=summary.opening_cents,
+            deposits_cents=summary.deposits_cents,
+            charges_cents=summary.charges_cents,
+            refunds_cents=summary.refunds_cents,
+            balanced=summary.balanced,
+        )
+
+
+def _unit_of_work(request: Request) -> UnitOfWork:
+    factory: Callable[[], UnitOfWork] = request.app.state.uow_factory
+    return factory()
+
+
+UoW = Annotated[UnitOfWork, Depends(_unit_of_work)]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    uow_factory: Callable[[], UnitOfWork],
+    readiness: Callable[[], Mapping[str, bool]],
+    lifespan: Lifespan | None = None,
+    extra_metrics: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The payment API; `readiness` reports each part (`database`, `consumer`, `relay`)."""
+    app = FastAPI(title="payment service", version="1.0.0", lifespan=lifespan)
+    app.state.uow_factory = uow_factory
+
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(UnknownAccount)
+    async def _not_found(_request: Request, error: UnknownAccount) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"account {str(error)!r} not found"}, status.HTTP_404_NOT_FOUND
+        )
+
+    @app.exception_handler(AccountAlreadyExists)
+    async def _exists(_request: Request, error: AccountAlreadyExists) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"account {str(error)!r} already exists"}, status.HTTP_409_CONFLICT
+        )
+
+    @app.post("/accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+    def open_account(body: NewAccount, uow: UoW) -> AccountOut:
+        """Open a prepaid account; 409 if the customer already has one."""
+        command = handlers.OpenAccount(body.customer_id, body.balance_cents)
+        return AccountOut.of(handlers.open_account(command, uow))
+
+    @app.get("/accounts/{customer_id}", response_model=AccountOut)
+    def get_account(customer_id: str, uow: UoW) -> AccountOut:
+        """A customer's balance."""
+        return AccountOut.of(handlers.get_account(customer_id, uow))
+
+    @app.post("/accounts/{customer_id}/deposits", response_model=AccountOut)
+    def deposit(customer_id: str, body: NewDeposit, uow: UoW) -> AccountOut:
+        """Add money to an account; returns the account with its new balance."""
+        command = handlers.Deposit(customer_id, body.amount_cents)
+        return AccountOut.of(handlers.deposit(command, uow))
+
+    @app.get("/payments", response_model=list[PaymentOut])
+    def list_payments(order_id: Annotated[UUID, Query()], uow: UoW) -> list[PaymentOut]:
+        """The order's charges and refunds (money movements only; failures move nothing)."""
+        return [PaymentOut.of(entry) for entry in handlers.list_payments(order_id, uow)]
+
+    @app.get("/ledger/summary", response_model=LedgerSummaryOut)
+    def ledger_summary(uow: UoW) -> LedgerSummaryOut:
+        """Totals for checking that balances + charges - refunds = opening + deposits."""
+        return LedgerSummaryOut.of(handlers.ledger_summary(uow))
+
+    @app.get("/health/live")
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready")
+    def ready() -> JSONResponse:
+        parts = dict(readiness())
+        code = status.HTTP_200_OK if all(parts.values()) else status.HTTP_503_SERVICE_UNAVAILABLE
+        not_ready = sorted(name for name, ok in parts.items() if not ok)
+        body = {"status": "ready" if not not_ready else "not ready", "checks": parts}
+        return JSONResponse({**body, "not_ready": not_ready}, code)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        text = generate_latest()
+        if extra_metrics is not None:
+            text += generate_latest(extra_metrics)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    return app

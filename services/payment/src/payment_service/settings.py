@@ -1,0 +1,57 @@
+"""Configuration from `PAYMENT_*` environment variables."""
+
+from typing import Self
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+from payment_service.db import database_url
+
+LOCAL_PASSWORD = "payment_service"
+
+
+class Settings(BaseSettings):
+    """Everything that differs between a laptop, CI and production."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
+
+    environment: str = "local"
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "saga"
+    db_user: str = "payment_service"
+    db_password: str = LOCAL_PASSWORD
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8002
+    consumer_group: str = "payment-service"
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _no_local_password_outside_local(self) -> Self:
+        if self.environment != "local" and self.db_password == LOCAL_PASSWORD:
+            raise ValueError(
+                "PAYMENT_DB_PASSWORD must be set outside the local environment "
+                f"(PAYMENT_ENVIRONMENT={self.environment!r})"
+            )
+        return self
+
+    @property
+    def database_url(self) -> URL:
+        """The SQLAlchemy URL built from the `db_*` settings."""
+        return database_url(
+            host=self.db_host,
+            port=self.db_port,
+            name=self.db_name,
+            user=self.db_user,
+            password=self.db_password,
+        )
