@@ -1,0 +1,142 @@
+"""HTTP API: routes turn requests into commands and queries and call the handlers."""
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from inventory_service import handlers
+from inventory_service.domain import Product, ReservationStatus
+from inventory_service.handlers import ProductExists, UnitOfWork
+from inventory_service.metrics import Metrics
+
+MAX_UNITS = 2**31 - 1
+"""Upper bound of a quantity or a price, so sums of them stay far from any column limit."""
+
+Sku = Annotated[str, Path(min_length=1, max_length=64, description="Stock keeping unit")]
+
+
+class ProductIn(BaseModel):
+    """Body of `PUT /products/{sku}`: `quantity` becomes the units available to reserve."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    price_cents: Annotated[StrictInt, Field(gt=0, le=MAX_UNITS)]
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_UNITS)]
+
+
+class ProductOut(BaseModel):
+    """A product and its stock: `available` to reserve, `reserved` held by orders."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    sku: str
+    name: str
+    price_cents: int
+    available: int
+    reserved: int
+
+
+class ReservationOut(BaseModel):
+    """Units of one sku held (`RESERVED`) or once held (`RELEASED`) for an order."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    order_id: UUID
+    sku: str
+    quantity: int
+    status: ReservationStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+Readiness = Callable[[], Mapping[str, bool]]
+"""Which parts of the process are ready (database, consumer, relay)."""
+
+
+def _uow(request: Request) -> UnitOfWork:
+    factory: Callable[[], UnitOfWork] = request.app.state.uow_factory
+    return factory()
+
+
+Uow = Annotated[UnitOfWork, Depends(_uow)]
+
+
+def create_app(
+    uow_factory: Callable[[], UnitOfWork],
+    *,
+    readiness: Readiness,
+    metrics: Metrics,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """The inventory HTTP API over a unit-of-work factory."""
+    app = FastAPI(title="inventory service", version="1.0.0", lifespan=lifespan)
+    app.state.uow_factory = uow_factory
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.put(
+        "/products/{sku}",
+        response_model=ProductOut,
+        responses={201: {"model": ProductOut, "description": "Created"}},
+        summary="Create (201) or replace (200) a product",
+    )
+    def put_product(sku: Sku, body: ProductIn, uow: Uow, response: Response) -> Product:
+        command = handlers.UpsertProduct(sku, body.name, body.price_cents, body.quantity)
+        try:
+            product, created = handlers.upsert_product(command, uow)
+        except ProductExists as error:
+            raise HTTPException(409, f"product {sku} was created concurrently; retry") from error
+        response.status_code = 201 if created else 200
+        return product
+
+    @app.get("/products/{sku}", response_model=ProductOut)
+    def get_product(sku: Sku, uow: Uow) -> Product:
+        product = handlers.get_product(sku, uow)
+        if product is None:
+            raise HTTPException(404, f"product {sku} not found")
+        return product
+
+    @app.get("/products", response_model=list[ProductOut])
+    def list_products(uow: Uow) -> list[Product]:
+        return handlers.list_products(uow)
+
+    @app.get("/reservations", response_model=list[ReservationOut])
+    def list_reservations(
+        uow: Uow, order_id: Annotated[UUID | None, Query()] = None
+    ) -> list[handlers.ReservationView]:
+        return handlers.list_reservations(order_id, uow)
+
+    @app.get("/health/live")
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", responses={503: {"description": "A part is not ready"}})
+    def ready() -> JSONResponse:
+        parts = dict(readiness())
+        ok = all(parts.values())
+        body: dict[str, Any] = {"status": "ok" if ok else "not ready", "checks": parts}
+        if not ok:
+            body["not_ready"] = sorted(name for name, up in parts.items() if not up)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def render_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
