@@ -1,0 +1,96 @@
+"""`python -m order_service serve [--no-api|--no-consumer|--no-relay] | migrate`."""
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import NoReturn
+
+import structlog
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+
+from order_service.bootstrap import bootstrap, database_reachable, upgrade_schema
+from order_service.logging import configure_logging
+from order_service.settings import Settings
+
+PROG = "order_service"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, exit code 2: the usage is in --help.
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a CLI command; the exit code of the process."""
+    parser = _Parser(prog=PROG, description="Order service of the order saga.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = commands.add_parser("serve", help="HTTP API + event consumer + outbox relay")
+    serve.add_argument("--no-api", action="store_true", help="consumer/relay only, no HTTP")
+    serve.add_argument("--no-consumer", action="store_true", help="do not consume events")
+    serve.add_argument("--no-relay", action="store_true", help="do not publish the outbox")
+    commands.add_parser("migrate", help="upgrade the orders schema to the latest revision")
+    args = parser.parse_args(argv)
+    if args.command == "serve" and args.no_api and args.no_consumer and args.no_relay:
+        parser.error("serve needs at least one of the API, the consumer and the relay")
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        print(f"{PROG}: bad settings: {first['loc']}: {first['msg']}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
+    if args.command == "migrate":
+        return migrate(settings)
+    return run(
+        settings, api=not args.no_api, consumer=not args.no_consumer, relay=not args.no_relay
+    )
+
+
+def migrate(settings: Settings) -> int:
+    """Alembic upgrade head, as the service's own role."""
+    try:
+        upgrade_schema(settings.database_url)
+    except OperationalError as error:
+        print(f"{PROG}: database unreachable: {_first_line(error)}", file=sys.stderr)
+        return 1
+    structlog.get_logger(__name__).info("migrated", schema="orders")
+    return 0
+
+
+def run(settings: Settings, *, api: bool, consumer: bool, relay: bool) -> int:
+    """Serve until SIGTERM/SIGINT, then drain the consumer and relay."""
+    probe = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
+    reachable = database_reachable(probe)
+    probe.dispose()
+    if not reachable:
+        where = f"{settings.db_host}:{settings.db_port}/{settings.db_name}"
+        print(f"{PROG}: database unreachable at {where} as {settings.db_user}", file=sys.stderr)
+        return 1
+    service = bootstrap(settings, with_api=api, with_consumer=consumer, with_relay=relay)
+    if service.app is not None:
+        uvicorn.run(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service.worker.start()
+    while not stop.wait(1.0):
+        if not service.worker.alive:
+            break
+    drained = service.worker.stop()
+    return 0 if drained and stop.is_set() else 1
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

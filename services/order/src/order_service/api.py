@@ -1,0 +1,159 @@
+"""HTTP API: routes turn requests into commands, call the handlers and shape the answers."""
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
+from uuid import UUID
+
+import structlog
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from order_service import handlers
+from order_service.domain import OrderStatus, UnknownSkus
+from order_service.handlers import UnitOfWork
+from order_service.metrics import Metrics
+from order_service.schemas import CatalogEntryOut, OrderOut, PlaceOrderIn
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+Readiness = Callable[[], Mapping[str, bool]]
+"""Each part the instance needs (database, consumer, relay) -> whether it is ready."""
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    """A fresh unit of work per request."""
+    factory: UnitOfWorkFactory = request.app.state.uow_factory
+    return factory()
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
+
+
+def create_app(
+    uow_factory: UnitOfWorkFactory,
+    readiness: Readiness,
+    metrics: Metrics,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """The order service's FastAPI app; background workers come in through `lifespan`."""
+    app = FastAPI(title="order service", version="1.0", lifespan=lifespan)
+    app.state.uow_factory = uow_factory
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "<unmatched>")
+        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
+    def place_order(body: PlaceOrderIn, uow: Uow, idempotency_key: IdempotencyKey = None) -> Any:
+        """Place a PENDING order priced from the local catalog (a sku given twice is merged)."""
+        command = handlers.PlaceOrder(
+            customer_id=body.customer_id,
+            items=tuple((item.sku, item.quantity) for item in body.items),
+            idempotency_key=idempotency_key,
+        )
+        try:
+            order = handlers.place_order(command, uow)
+        except UnknownSkus as error:
+            return _invalid(
+                {
+                    "loc": ["body", "items", index, "sku"],
+                    "msg": f"unknown sku {sku!r}: not in the catalog (yet)",
+                    "type": "unknown_sku",
+                    "input": sku,
+                }
+                for index, sku in sorted(error.positions.items())
+            )
+        except handlers.IdempotencyKeyReused:
+            return _invalid(
+                [
+                    {
+                        "loc": ["header", "Idempotency-Key"],
+                        "msg": "this Idempotency-Key was used with a different request body",
+                        "type": "idempotency_key_reused",
+                        "input": idempotency_key,
+                    }
+                ]
+            )
+        metrics.orders_placed.inc()
+        return OrderOut.of(order)
+
+    @app.get("/orders/{order_id}", response_model=OrderOut)
+    def get_order(order_id: UUID, uow: Uow) -> Any:
+        """One order with its saga history."""
+        with uow:
+            order = uow.orders.get(order_id)
+        if order is None:
+            raise _not_found(order_id)
+        return OrderOut.of(order)
+
+    @app.get("/orders", response_model=list[OrderOut])
+    def list_orders(
+        uow: Uow,
+        customer_id: Annotated[str | None, Query(min_length=1)] = None,
+        status: OrderStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> Any:
+        """Orders, newest first, optionally of one customer and/or in one status."""
+        with uow:
+            found = uow.orders.find(customer_id=customer_id, status=status, limit=limit)
+        return [OrderOut.of(order) for order in found]
+
+    @app.post("/orders/{order_id}/cancel", status_code=202, response_model=OrderOut)
+    def cancel_order(order_id: UUID, uow: Uow) -> Any:
+        """Cancel (customer_cancelled) and trigger compensation; a no-op when already cancelled."""
+        order = handlers.cancel_order(handlers.CancelOrder(order_id), uow)
+        if order is None:
+            raise _not_found(order_id)
+        return OrderOut.of(order)
+
+    @app.get("/catalog/{sku}", response_model=CatalogEntryOut)
+    def get_catalog_entry(sku: str, uow: Uow) -> Any:
+        """What this service knows of a product (404 until its ProductUpserted arrived)."""
+        with uow:
+            entry = uow.catalog.get(sku)
+        if entry is None:
+            raise HTTPException(404, f"sku {sku!r} is not in the order service's catalog")
+        return CatalogEntryOut.model_validate(entry, from_attributes=True)
+
+    @app.get("/health/live")
+    def live() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready")
+    def ready() -> JSONResponse:
+        """200 when every part this instance runs is ready, else 503 naming the others."""
+        parts = dict(readiness())
+        ok = all(parts.values())
+        body = {"status": "ready" if ok else "not ready", "parts": parts}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        """Prometheus text exposition."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _invalid(errors: Any) -> JSONResponse:
+    log = structlog.get_logger(__name__)
+    detail = list(errors)
+    log.info("order_rejected", errors=[e["type"] for e in detail])
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _not_found(order_id: UUID) -> HTTPException:
+    return HTTPException(404, f"order {order_id} not found")

@@ -1,0 +1,153 @@
+"""Wiring: settings -> engine, unit of work, consumer, relay, app. Every part is overridable."""
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from order_service.api import create_app
+from order_service.consumer import TOPICS, event_handlers
+from order_service.db import SqlUnitOfWork
+from order_service.metrics import Metrics
+from order_service.settings import Settings
+from order_service.tables import outbox, processed_events
+from shared_events.kafka.consumer import EventConsumer
+from shared_events.kafka.outbox import Outbox
+from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.worker import DeliveryWorker
+from shared_events.topics import dead_letter_topic
+
+
+@dataclass
+class Service:
+    """One wired instance: what `serve` runs (the app is None with `--no-api`)."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    worker: DeliveryWorker
+    metrics: Metrics
+    app: FastAPI | None = field(default=None)
+
+    def uow(self) -> SqlUnitOfWork:
+        """A unit of work owning its transaction (one per HTTP request)."""
+        return SqlUnitOfWork(Outbox(outbox), self.session_factory)
+
+    def readiness(self) -> dict[str, bool]:
+        """Database reachable, and each background part this instance runs healthy."""
+        parts = {"database": database_reachable(self.engine)}
+        consumer, relay = self.worker.consumer, self.worker.relay
+        if consumer is not None:
+            parts["consumer"] = self.worker.alive and consumer.assigned and consumer.healthy
+        if relay is not None:
+            parts["relay"] = self.worker.alive and relay.healthy
+        return parts
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    with_api: bool = True,
+    with_consumer: bool = True,
+    with_relay: bool = True,
+    make_consumer: Callable[[Settings, sessionmaker[Session]], EventConsumer] | None = None,
+    make_relay: Callable[[Settings, Engine], OutboxRelay] | None = None,
+) -> Service:
+    """Wire one instance; the FastAPI lifespan starts and drains the background parts."""
+    engine = engine or create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
+    session_factory = sessionmaker(engine)
+    consumer = (
+        (make_consumer or default_consumer)(settings, session_factory) if with_consumer else None
+    )
+    relay = (make_relay or default_relay)(settings, engine) if with_relay else None
+    metrics = Metrics()
+    metrics.registry.register(_DeliveryCollector(consumer, relay))
+    service = Service(settings, engine, session_factory, DeliveryWorker(relay, consumer), metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.worker.start()
+        try:
+            yield
+        finally:
+            service.worker.stop()
+
+    if with_api:
+        has_workers = consumer is not None or relay is not None
+        service.app = create_app(
+            service.uow, service.readiness, metrics, lifespan if has_workers else None
+        )
+    return service
+
+
+def default_consumer(settings: Settings, session_factory: sessionmaker[Session]) -> EventConsumer:
+    """The EventConsumer of `payment-events` and `inventory-events` for this service's group."""
+    return EventConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.consumer_group,
+        topics=TOPICS,
+        handlers=event_handlers(Outbox(outbox)),
+        session_factory=session_factory,
+        processed_table=processed_events,
+        dead_letter_topic=dead_letter_topic(settings.consumer_group),
+    )
+
+
+def default_relay(settings: Settings, engine: Engine) -> OutboxRelay:
+    """The relay publishing this service's outbox to `order-events`."""
+    return OutboxRelay(engine, outbox, settings.kafka_bootstrap_servers)
+
+
+def upgrade_schema(url: URL | str) -> None:
+    """Alembic upgrade head of the `orders` schema (migrations ship inside the package)."""
+    config = Config()
+    config.set_main_option("script_location", str(files("order_service") / "migrations"))
+    config.attributes["url"] = url
+    command.upgrade(config, "head")
+
+
+def database_reachable(engine: Engine) -> bool:
+    """Whether a trivial query succeeds."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+class _DeliveryCollector(Collector):
+    """Exposes the consumer's and relay's own counters at scrape time."""
+
+    def __init__(self, consumer: EventConsumer | None, relay: OutboxRelay | None) -> None:
+        self._consumer = consumer
+        self._relay = relay
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        if self._consumer is not None:
+            events = CounterMetricFamily(
+                "order_events_consumed", "Consumed events by outcome", labels=["outcome"]
+            )
+            for outcome in ("processed", "duplicates", "skipped", "dead_lettered"):
+                events.add_metric([outcome], getattr(self._consumer, outcome))
+            yield events
+        if self._relay is not None:
+            yield CounterMetricFamily(
+                "order_outbox_published",
+                "Outbox records the broker acknowledged",
+                value=self._relay.published,
+            )

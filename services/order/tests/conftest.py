@@ -1,0 +1,189 @@
+"""Fixtures of the order service's tests: a fake unit of work and saga event builders."""
+
+import copy
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID, uuid4
+
+import pytest
+
+from order_service.domain import CatalogEntry, Order, OrderStatus
+from order_service.handlers import IdempotencyRecord
+from shared_events import (
+    Envelope,
+    Event,
+    InventoryFailed,
+    InventoryFailureReason,
+    ItemsReleased,
+    ItemsReserved,
+    PaymentFailed,
+    PaymentFailureReason,
+    PaymentProcessed,
+    PaymentRefunded,
+    ProductUpserted,
+    ReservedItem,
+    new_envelope,
+)
+
+
+class FakeOrderRepository:
+    def __init__(self, orders: dict[UUID, Order]) -> None:
+        self._orders = orders
+        self._seen: dict[UUID, Order] = {}
+
+    def add(self, order: Order) -> None:
+        self._orders[order.order_id] = self._seen[order.order_id] = order
+
+    def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
+        order = self._orders.get(order_id)
+        if order is not None:
+            self._seen[order_id] = order
+        return order
+
+    def save(self, order: Order) -> None:
+        self._orders[order.order_id] = order
+
+    def find(
+        self, *, customer_id: str | None, status: OrderStatus | None, limit: int
+    ) -> list[Order]:
+        found = [
+            o
+            for o in self._orders.values()
+            if customer_id in (None, o.customer_id) and status in (None, o.status)
+        ]
+        found.sort(key=lambda o: (-o.created_at.timestamp(), str(o.order_id)))
+        return found[:limit]
+
+    def seen(self) -> list[Order]:
+        return list(self._seen.values())
+
+
+class FakeCatalogRepository:
+    def __init__(self, entries: dict[str, CatalogEntry]) -> None:
+        self._entries = entries
+
+    def get(self, sku: str) -> CatalogEntry | None:
+        return self._entries.get(sku)
+
+    def get_many(self, skus: Iterable[str]) -> dict[str, CatalogEntry]:
+        return {sku: self._entries[sku] for sku in skus if sku in self._entries}
+
+    def upsert(self, entry: CatalogEntry) -> bool:
+        if not entry.supersedes(self._entries.get(entry.sku)):
+            return False
+        self._entries[entry.sku] = entry
+        return True
+
+
+class FakeIdempotencyKeyRepository:
+    def __init__(self, records: dict[str, IdempotencyRecord]) -> None:
+        self._records = records
+
+    def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        if record.key in self._records:
+            return self._records[record.key]
+        self._records[record.key] = record
+        return None
+
+
+class FakeUnitOfWork:
+    """Committed state in dicts; each `with` works on a copy that only `commit()` keeps."""
+
+    def __init__(self) -> None:
+        self.committed_orders: dict[UUID, Order] = {}
+        self.committed_catalog: dict[str, CatalogEntry] = {}
+        self.committed_keys: dict[str, IdempotencyRecord] = {}
+        self.outbox: list[Envelope[Event]] = []
+        self.commits = 0
+
+    def __enter__(self) -> Self:
+        self._orders = copy.deepcopy(self.committed_orders)
+        self._catalog = dict(self.committed_catalog)
+        self._keys = dict(self.committed_keys)
+        self.orders = FakeOrderRepository(self._orders)
+        self.catalog = FakeCatalogRepository(self._catalog)
+        self.idempotency_keys = FakeIdempotencyKeyRepository(self._keys)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass
+
+    def commit(self) -> None:
+        for order in self.orders.seen():
+            self.outbox.extend(order.pending_events)
+            order.pending_events.clear()
+        self.committed_orders = copy.deepcopy(self._orders)
+        self.committed_catalog = dict(self._catalog)
+        self.committed_keys = dict(self._keys)
+        self.commits += 1
+
+    def order(self, order_id: UUID) -> Order:
+        """The committed state of an order."""
+        return self.committed_orders[order_id]
+
+    def published(self, event_type: str | None = None) -> list[Envelope[Event]]:
+        """Events staged in the outbox, optionally of one type."""
+        return [e for e in self.outbox if event_type in (None, e.event_type)]
+
+
+class SagaEvents:
+    """Builds the events other services send about an order."""
+
+    def payment_processed(self, order_id: UUID, amount_cents: int = 1000) -> Envelope[Event]:
+        return self._wrap(
+            PaymentProcessed(order_id=order_id, payment_id=uuid4(), amount_cents=amount_cents),
+            "payment",
+        )
+
+    def payment_failed(self, order_id: UUID) -> Envelope[Event]:
+        reason = PaymentFailureReason.INSUFFICIENT_FUNDS
+        return self._wrap(PaymentFailed(order_id=order_id, reason=reason), "payment")
+
+    def payment_refunded(self, order_id: UUID) -> Envelope[Event]:
+        payload = PaymentRefunded(order_id=order_id, payment_id=uuid4(), amount_cents=1000)
+        return self._wrap(payload, "payment")
+
+    def items_reserved(self, order_id: UUID, sku: str = "SKU-1") -> Envelope[Event]:
+        items = (ReservedItem(sku=sku, quantity=1),)
+        return self._wrap(ItemsReserved(order_id=order_id, items=items), "inventory")
+
+    def inventory_failed(self, order_id: UUID, sku: str = "SKU-1") -> Envelope[Event]:
+        reason = InventoryFailureReason.OUT_OF_STOCK
+        payload = InventoryFailed(order_id=order_id, reason=reason, skus=(sku,))
+        return self._wrap(payload, "inventory")
+
+    def items_released(self, order_id: UUID) -> Envelope[Event]:
+        return self._wrap(ItemsReleased(order_id=order_id), "inventory")
+
+    def product_upserted(
+        self, sku: str, price_cents: int, *, name: str = "A product", age_s: float = 0.0
+    ) -> Envelope[Event]:
+        occurred_at = datetime.now(UTC) - timedelta(seconds=age_s)
+        payload = ProductUpserted(sku=sku, name=name, price_cents=price_cents)
+        return new_envelope(payload, producer="inventory", occurred_at=occurred_at)
+
+    def _wrap(self, payload: Event, producer: str) -> Envelope[Event]:
+        return new_envelope(payload, producer=producer, correlation_id=payload.key())
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+@pytest.fixture(scope="session")
+def new_uow() -> type[FakeUnitOfWork]:
+    """Makes fresh fake units of work (for property tests, which run many examples)."""
+    return FakeUnitOfWork
+
+
+@pytest.fixture(scope="session")
+def saga() -> SagaEvents:
+    return SagaEvents()

@@ -1,0 +1,178 @@
+"""The consumer functions on a real database, inside the inbox transaction the runner opens."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select
+
+from order_service import handlers
+from order_service.consumer import event_handlers
+from order_service.domain import OrderStatus
+from order_service.handlers import CancelOrder, PlaceOrder
+from order_service.tables import outbox, processed_events
+from shared_events.kafka.inbox import apply_once
+from shared_events.kafka.outbox import Outbox
+
+pytestmark = pytest.mark.integration
+
+CONSUMER = "order-service"
+
+
+@pytest.fixture
+def consume(order_sessions):
+    table = event_handlers(Outbox(outbox))
+
+    def deliver(envelope) -> bool:
+        handler = table[envelope.event_type]
+        return apply_once(order_sessions, processed_events, CONSUMER, envelope, handler)
+
+    return deliver
+
+
+@pytest.fixture
+def order(consume, saga, sql_uow):
+    consume(saga.product_upserted("SKU-1", 500))
+    return handlers.place_order(PlaceOrder("alice", (("SKU-1", 2),)), sql_uow())
+
+
+def stored(sql_uow, order):
+    with sql_uow() as uow:
+        return uow.orders.get(order.order_id)
+
+
+def staged(order_engine):
+    with order_engine.connect() as connection:
+        rows = connection.execute(select(outbox.c.event_id, outbox.c.headers).order_by(outbox.c.id))
+        return [(event_id, dict(headers)) for event_id, headers in rows]
+
+
+def test_payment_then_reservation_confirms_and_stages_order_confirmed(
+    consume, saga, order, sql_uow, order_engine
+):
+    reserved = saga.items_reserved(order.order_id)
+    assert consume(saga.payment_processed(order.order_id))
+    assert stored(sql_uow, order).status is OrderStatus.PAYMENT_RECEIVED
+
+    assert consume(reserved)
+
+    now = stored(sql_uow, order)
+    assert now.status is OrderStatus.CONFIRMED
+    assert [h.event_type for h in now.history] == [
+        "OrderCreated",
+        "PaymentProcessed",
+        "ItemsReserved",
+        "OrderConfirmed",
+    ]
+    [_, (confirmed_id, headers)] = staged(order_engine)
+    assert headers["event_type"] == "OrderConfirmed"
+    assert headers["correlation_id"] == str(order.order_id)
+    assert confirmed_id == now.history[-1].event_id
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [("payment_failed", "payment_failed"), ("inventory_failed", "out_of_stock")],
+)
+def test_a_failure_cancels_and_stages_order_cancelled(
+    consume, saga, order, sql_uow, order_engine, failure, reason
+):
+    consume(getattr(saga, failure)(order.order_id))
+
+    now = stored(sql_uow, order)
+    assert (now.status, now.cancel_reason) == (OrderStatus.CANCELLED, reason)
+    assert [h["event_type"] for _, h in staged(order_engine)] == ["OrderCreated", "OrderCancelled"]
+
+
+def test_a_redelivered_event_is_skipped_by_the_inbox(consume, saga, order, sql_uow):
+    event = saga.payment_processed(order.order_id)
+    assert consume(event) is True
+
+    assert consume(event) is False
+    assert len(stored(sql_uow, order).history) == 2
+
+
+def test_an_event_applied_twice_past_the_inbox_still_changes_nothing(
+    order_sessions, saga, order, sql_uow, order_engine
+):
+    handle = event_handlers(Outbox(outbox))["ItemsReserved"]
+    event = saga.items_reserved(order.order_id)
+    for _ in range(2):
+        with order_sessions.begin() as session:
+            handle(event, session)
+
+    assert stored(sql_uow, order).status is OrderStatus.CONFIRMED
+    assert len(stored(sql_uow, order).history) == 3
+    assert len(staged(order_engine)) == 2
+
+
+def test_a_handler_failure_rolls_back_the_inbox_row_too(order_sessions, saga, order, sql_uow):
+    def broken(envelope, session):
+        event_handlers(Outbox(outbox))["PaymentProcessed"](envelope, session)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        apply_once(
+            order_sessions,
+            processed_events,
+            CONSUMER,
+            saga.payment_processed(order.order_id),
+            broken,
+        )
+
+    assert stored(sql_uow, order).status is OrderStatus.PENDING
+
+
+def test_an_older_product_update_does_not_overwrite_the_catalog(consume, saga, sql_uow):
+    consume(saga.product_upserted("SKU-7", 300))
+    consume(saga.product_upserted("SKU-7", 100, age_s=120))
+
+    with sql_uow() as uow:
+        entry = uow.catalog.get("SKU-7")
+    assert entry is not None and entry.price_cents == 300
+
+
+def test_a_customer_cancel_racing_a_reservation_ends_cancelled_with_one_cancel_event(
+    consume, saga, sql_uow
+):
+    consume(saga.product_upserted("SKU-1", 500))
+    for _ in range(10):
+        order = handlers.place_order(PlaceOrder("alice", (("SKU-1", 1),)), sql_uow())
+        start = threading.Barrier(2)
+
+        def cancel(order_id=order.order_id, start=start) -> None:
+            start.wait()
+            handlers.cancel_order(CancelOrder(order_id), sql_uow())
+
+        def reserve(order_id=order.order_id, start=start) -> None:
+            start.wait()
+            consume(saga.items_reserved(order_id))
+
+        with ThreadPoolExecutor(2) as pool:
+            for future in [pool.submit(cancel), pool.submit(reserve)]:
+                future.result()
+
+        now = stored(sql_uow, order)
+        assert now.status is OrderStatus.CANCELLED
+        types = [h.event_type for h in now.history]
+        assert types.count("OrderCancelled") == 1
+        # Confirmed only if the reservation won the lock, and then before the cancel.
+        if "OrderConfirmed" in types:
+            assert types.index("OrderConfirmed") < types.index("OrderCancelled")
+
+
+def test_concurrent_same_key_orders_at_the_handler_level_make_one_order(
+    consume, saga, sql_uow, count_rows
+):
+    consume(saga.product_upserted("SKU-1", 500))
+    start = threading.Barrier(6)
+
+    def attempt(_: int):
+        start.wait()
+        return handlers.place_order(PlaceOrder("alice", (("SKU-1", 1),), "k-race"), sql_uow())
+
+    with ThreadPoolExecutor(6) as pool:
+        orders = list(pool.map(attempt, range(6)))
+
+    assert len({o.order_id for o in orders}) == 1
+    assert count_rows("orders") == 1

@@ -1,0 +1,69 @@
+"""The local catalog fed by ProductUpserted, and pricing requested items from it."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from order_service import handlers
+from order_service.domain import CatalogEntry, UnknownSkus, price_items
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def test_product_upserted_adds_the_sku_to_the_catalog(uow, saga):
+    event = saga.product_upserted("SKU-1", 250, name="Mug")
+
+    assert handlers.product_upserted(event, uow) is True
+
+    entry = uow.committed_catalog["SKU-1"]
+    assert (entry.name, entry.price_cents, entry.updated_at) == ("Mug", 250, event.occurred_at)
+
+
+def test_a_newer_product_update_replaces_the_price(uow, saga):
+    handlers.product_upserted(saga.product_upserted("SKU-1", 250, age_s=60), uow)
+
+    handlers.product_upserted(saga.product_upserted("SKU-1", 300, name="Big mug"), uow)
+
+    assert uow.committed_catalog["SKU-1"].price_cents == 300
+    assert uow.committed_catalog["SKU-1"].name == "Big mug"
+
+
+def test_an_older_product_update_arriving_late_is_ignored(uow, saga):
+    handlers.product_upserted(saga.product_upserted("SKU-1", 300), uow)
+
+    applied = handlers.product_upserted(saga.product_upserted("SKU-1", 250, age_s=60), uow)
+
+    assert applied is False
+    assert uow.committed_catalog["SKU-1"].price_cents == 300
+
+
+def test_a_redelivered_product_update_is_ignored(uow, saga):
+    event = saga.product_upserted("SKU-1", 300)
+    handlers.product_upserted(event, uow)
+
+    assert handlers.product_upserted(event, uow) is False
+
+
+def test_an_entry_supersedes_only_older_entries():
+    old = CatalogEntry("S", "n", 1, NOW)
+    assert CatalogEntry("S", "n", 2, NOW + timedelta(seconds=1)).supersedes(old)
+    assert CatalogEntry("S", "n", 2, NOW).supersedes(None)
+    assert not CatalogEntry("S", "n", 2, NOW).supersedes(old)
+    assert not CatalogEntry("S", "n", 2, NOW - timedelta(seconds=1)).supersedes(old)
+
+
+def test_pricing_merges_repeated_skus_in_first_seen_order():
+    catalog = {s: CatalogEntry(s, s, p, NOW) for s, p in [("A", 100), ("B", 7)]}
+
+    items = price_items([("B", 1), ("A", 2), ("B", 4)], catalog)
+
+    assert [(i.sku, i.quantity, i.unit_price_cents) for i in items] == [("B", 5, 7), ("A", 2, 100)]
+
+
+def test_pricing_names_every_unknown_position():
+    catalog = {"A": CatalogEntry("A", "A", 100, NOW)}
+
+    with pytest.raises(UnknownSkus) as rejected:
+        price_items([("X", 1), ("A", 1), ("X", 2)], catalog)
+
+    assert rejected.value.positions == {0: "X", 2: "X"}
