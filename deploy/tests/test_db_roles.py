@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -17,15 +18,18 @@ SCHEMAS = {
 
 
 @pytest.fixture(scope="module")
-def foreign_tables(infra: Infra) -> dict[str, str]:
-    """One table per schema, created by its owner, to probe the others with."""
+def foreign_tables(infra: Infra) -> Iterator[dict[str, str]]:
+    """One table per schema, created by its owner, to probe the others with; dropped after."""
     tables = {}
     for role, schema in SCHEMAS.items():
         table = f"probe_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(infra.dsn(role=role), autocommit=True) as conn:
             conn.execute(f"CREATE TABLE {schema}.{table} (id int)")
         tables[schema] = table
-    return tables
+    yield tables
+    for role, schema in SCHEMAS.items():
+        with psycopg.connect(infra.dsn(role=role), autocommit=True) as conn:
+            conn.execute(f"DROP TABLE {schema}.{tables[schema]}")
 
 
 @pytest.mark.parametrize("role", sorted(SCHEMAS))

@@ -8,12 +8,15 @@ Fixtures (session-scoped, started lazily by the first test that asks):
 Environment:
     SAGA_INFRA=auto|testcontainers|local   auto (default): testcontainers if Docker answers
     SAGA_STOP_STACK_AFTER_TESTS=1          stop a local stack this session started
+    TEST_PG_DATABASE                       database the tests use (default `<PG_DATABASE>_test`),
+                                           so tests never touch the data of a running `make dev`
 Tests using these fixtures are marked `integration` automatically. They never skip: if no
 infrastructure can be had, they fail with the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -60,7 +63,7 @@ class InfraProvider:
         return self._infra
 
     def _start(self) -> Infra:
-        settings = Settings.from_env()
+        settings = test_settings()
         if self.planned_source() == TESTCONTAINERS:
             self._containers = ContainerStack()
             try:
@@ -107,6 +110,13 @@ class InfraProvider:
             self._containers.stop()
         if self.started_local and self.stop_local:
             stack.down(Settings.from_env())
+
+
+def test_settings() -> Settings:
+    """The stack's settings, with the database the tests own instead of the system's."""
+    settings = Settings.from_env()
+    database = os.environ.get("TEST_PG_DATABASE") or f"{settings.pg_database}_test"
+    return dataclasses.replace(settings, pg_database=database)
 
 
 _PROVIDER = pytest.StashKey[InfraProvider]()

@@ -61,8 +61,12 @@ def test_events_from_kafka_confirm_an_order_and_its_events_reach_kafka(
 ):
     with order_sessions.begin() as session:
         event_handlers(Outbox(outbox))["ProductUpserted"](saga.product_upserted("W-1", 10), session)
+    # A customer no running payment service knows: if a `make dev` system shares this broker,
+    # it answers the OrderCreated our relay publishes with PaymentFailed, which cannot
+    # cancel an order that ItemsReserved has already confirmed.
+    customer = f"wiring-test-{uuid4()}"
     order_id = wired_client.post(
-        "/orders", json={"customer_id": "alice", "items": [{"sku": "W-1", "quantity": 1}]}
+        "/orders", json={"customer_id": customer, "items": [{"sku": "W-1", "quantity": 1}]}
     ).json()["order_id"]
 
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
@@ -71,20 +75,17 @@ def test_events_from_kafka_confirm_an_order_and_its_events_reach_kafka(
         producer.produce(record.topic, record.value, record.key, headers=record.headers)
     assert producer.flush(30) == 0
 
+    expected = {"ItemsReserved", "OrderConfirmed", "OrderCreated", "PaymentProcessed"}
     confirmed = wait_for(
         lambda: (
             (o := wired_client.get(f"/orders/{order_id}").json())["status"] == "CONFIRMED"
-            and len(o["history"]) == 4
+            and expected <= {h["event_type"] for h in o["history"]}
             and o
         )
     )
-    # The two topics interleave freely; either arrival order confirms.
-    assert sorted(h["event_type"] for h in confirmed["history"]) == [
-        "ItemsReserved",
-        "OrderConfirmed",
-        "OrderCreated",
-        "PaymentProcessed",
-    ]
+    # The two topics interleave freely; either arrival order confirms, each event once.
+    types = [h["event_type"] for h in confirmed["history"]]
+    assert all(types.count(event_type) == 1 for event_type in expected)
 
     def unsent() -> int:
         with order_engine.connect() as connection:

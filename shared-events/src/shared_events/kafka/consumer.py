@@ -115,8 +115,13 @@ class EventConsumer:
 
     def poll_once(self, consumer: Consumer) -> None:
         """Handle one batch of messages, commit what it processed, resume due partitions."""
-        for message in consumer.consume(self.batch_size, self.poll_timeout_s):
-            self._on_message(consumer, message)
+        # consume() blocks until the batch is full or the timeout passes, which would add up to
+        # poll_timeout_s of latency per hop when idle: wait for one message, then drain the rest.
+        first = consumer.poll(self.poll_timeout_s)
+        if first is not None:
+            rest = consumer.consume(self.batch_size - 1, 0) if self.batch_size > 1 else []
+            for message in (first, *rest):
+                self._on_message(consumer, message)
         self._progress.commit(consumer)
         self._progress.release_due(consumer, self.retry_backoff.initial_s)
 
