@@ -1,6 +1,6 @@
 """Benchmark: time from `POST /orders` to `CONFIRMED`, one order at a time.
 
-    uv run python -m saga_e2e.latency --orders 20
+uv run python -m saga_e2e.latency --orders 20
 """
 
 import argparse

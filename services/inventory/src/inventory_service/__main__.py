@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from inventory_service import SCHEMA
+from inventory_service import SCHEMA, SERVICE
 from inventory_service.bootstrap import bootstrap, database_reachable
 from inventory_service.db import create_db_engine
-from inventory_service.logging import configure_logging
 from inventory_service.settings import Settings
+from shared_events.kafka.logs import configure_json_logging
 
 PROG = "inventory-service"
 
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"{PROG}: invalid settings: {problems}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
         return migrate(settings)
     return serve(

@@ -14,8 +14,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
 from order_service.bootstrap import bootstrap, database_reachable, upgrade_schema
-from order_service.logging import configure_logging
+from order_service.domain import SERVICE
 from order_service.settings import Settings
+from shared_events.kafka.logs import configure_json_logging
 
 PROG = "order_service"
 
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = error.errors()[0]
         print(f"{PROG}: bad settings: {first['loc']}: {first['msg']}", file=sys.stderr)
         return 1
-    configure_logging(settings.log_level)
+    configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
         return migrate(settings)
     return run(

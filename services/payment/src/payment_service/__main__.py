@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from payment_service.bootstrap import bootstrap, database_problem, make_engine, migrate
-from payment_service.logging import configure_logging
+from payment_service.handlers import SERVICE
 from payment_service.settings import Settings
+from shared_events.kafka.logs import configure_json_logging
 from shared_events.kafka.worker import DeliveryWorker
 
 PROG = "payment_service"
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = error.errors()[0]
         print(f"{PROG}: invalid settings: {first['loc']}: {first['msg']}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
         try:
             migrate(settings)

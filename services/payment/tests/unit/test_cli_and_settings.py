@@ -20,7 +20,9 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PAYMENT_DB_PORT", "1")
-    monkeypatch.setattr("payment_service.__main__.configure_logging", lambda _level: None)
+    monkeypatch.setattr(
+        "payment_service.__main__.configure_json_logging", lambda _service, _level: None
+    )
 
     assert main(["migrate"]) == 1
 

@@ -1,20 +1,30 @@
-"""structlog JSON lines on stdout, `service` on every line, context bound via contextvars."""
+"""The log format every service shares: one JSON line per record, `service` on each.
+
+Lines about an event carry `event_type`, `event_id` and `correlation_id` (the consumer runner
+and the services bind them through structlog's contextvars), so one saga can be followed
+across the three services' logs with a single filter on `correlation_id`.
+"""
 
 import logging
 import sys
 
 import structlog
 
-from order_service.domain import SERVICE
 
+def configure_json_logging(service: str, level: str = "INFO") -> None:
+    """Render structlog and stdlib records (uvicorn, this binding) as JSON lines on stdout."""
 
-def configure_logging(level: str = "INFO") -> None:
-    """Render structlog and stdlib (uvicorn, Kafka binding) records as one JSON line each."""
-    shared: list[structlog.types.Processor] = [
+    def add_service(
+        _logger: object, _method: str, event_dict: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_service,
+        add_service,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -39,10 +49,3 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-
-
-def _add_service(
-    logger: object, method: str, event_dict: structlog.types.EventDict
-) -> structlog.types.EventDict:
-    event_dict.setdefault("service", SERVICE)
-    return event_dict
