@@ -1,10 +1,13 @@
 """Static checks of docker-compose.yml: no Docker engine runs here, so we validate the file."""
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from saga_infra.settings import DEFAULT_PG_BIN_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_PORTS = {"order": 8001, "payment": 8002, "inventory": 8003}
@@ -85,3 +88,15 @@ def test_every_long_running_container_has_a_healthcheck(compose: dict[str, Any])
     for name, service in _services(compose).items():
         if name != "init":
             assert "healthcheck" in service, name
+
+
+def test_compose_runs_the_same_kafka_and_postgres_as_the_local_stack(
+    compose: dict[str, Any],
+) -> None:
+    pom = (ROOT / "deploy/local/kafka/pom.xml").read_text()
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
+    assert match is not None
+    assert _services(compose)["kafka"]["image"] == f"apache/kafka:{match.group(1)}"
+    local_major = Path(DEFAULT_PG_BIN_DIR).parent.name
+    assert _services(compose)["postgres"]["image"] == f"postgres:{local_major}"
+    assert "postgresql-15" in (ROOT / ".ci/run").read_text()
