@@ -203,6 +203,14 @@ def stop(settings: Settings) -> int | None:
     return pid
 
 
+def kill(settings: Settings) -> int | None:
+    """SIGKILL this stack's broker (a crash, for failure tests); the PID it killed, if any."""
+    pid = running_pid(settings)
+    if pid is not None:
+        processes.kill(pid, str(config_file(settings)))
+    return pid
+
+
 def _classpath(settings: Settings) -> list[str]:
     return ["-cp", f"{settings.kafka_libs_dir}/*"]
 

@@ -154,12 +154,15 @@ def wait_ready(settings: Settings, timeout: float) -> None:
         )
 
 
-def stop(settings: Settings) -> int | None:
-    """`pg_ctl stop -m fast` for our postmaster; a signal by PID if pg_ctl fails."""
+def stop(settings: Settings, mode: str = "fast") -> int | None:
+    """`pg_ctl stop -m <mode>` for our postmaster; a signal by PID if pg_ctl fails.
+
+    `immediate` is a crash as far as clients and WAL are concerned (failure tests).
+    """
     pid = running_pid(settings)
     if pid is not None:
         argv = [binary(settings, "pg_ctl"), "stop", "-D", str(settings.pg_data_dir)]
-        argv += ["-m", "fast", "-w", "-t", "30"]
+        argv += ["-m", mode, "-w", "-t", "30"]
         try:
             code = _run(settings, argv, log_file(settings), 45)
         except (OSError, subprocess.SubprocessError, MissingToolError):

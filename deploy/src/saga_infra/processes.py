@@ -74,6 +74,26 @@ def terminate(pid: int, marker: str, timeout: float = 30.0) -> None:
             return
 
 
+def kill(pid: int, marker: str, timeout: float = 10.0) -> bool:
+    """SIGKILL our process (a crash, no shutdown hooks) and wait until it is gone."""
+    if not is_alive(pid) or marker not in cmdline(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    _reap(pid)
+    return wait_until(lambda: not is_alive(pid), timeout, interval=0.05)
+
+
+def _reap(pid: int) -> None:
+    # Only our own children can become zombies; anyone else's is not ours to wait for.
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def port_in_use(host: str, port: int) -> bool:
     """True if something listens on host:port (binding the way servers do fails)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from saga_infra import processes
 from saga_infra.settings import Settings
 
 
@@ -153,6 +154,14 @@ def stop(settings: Settings, service: Service, grace_s: float = 20.0) -> bool:
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def kill(settings: Settings, service: Service) -> int | None:
+    """SIGKILL the service we started (a crash, no graceful drain); the PID it killed, if any."""
+    pid = running_pid(settings, service)
+    if pid is not None:
+        processes.kill(pid, f"{service.module} serve")
+    return pid
 
 
 def _is_zombie(pid: int) -> bool:
