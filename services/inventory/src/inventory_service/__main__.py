@@ -3,6 +3,7 @@
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
@@ -16,10 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from inventory_service import SCHEMA, SERVICE
-from inventory_service.bootstrap import bootstrap, database_reachable
+from inventory_service.bootstrap import bootstrap
 from inventory_service.db import create_db_engine
 from inventory_service.settings import Settings
 from shared_events.kafka.logs import configure_json_logging
+from shared_events.kafka.startup import retry_while_unreachable
 
 PROG = "inventory-service"
 
@@ -39,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-api", action="store_true", help="consumer/relay only, no HTTP")
     serve.add_argument("--no-consumer", action="store_true", help="do not consume events")
     serve.add_argument("--no-relay", action="store_true", help="do not publish the outbox")
-    commands.add_parser("migrate", help="upgrade the inventory schema to the latest revision")
+    migrate_ = commands.add_parser("migrate", help="upgrade the inventory schema to head")
+    migrate_.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="retry an unreachable DB for S seconds"
+    )
     return parser
 
 
@@ -52,11 +57,11 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(settings: Settings) -> int:
-    """Upgrade the schema to head as the service's own role."""
+def migrate(settings: Settings, wait_s: float = 0.0) -> int:
+    """Upgrade the schema to head as the service's own role; retry an unreachable DB `wait_s`."""
     engine = create_db_engine(settings.database_url, connect_args={"connect_timeout": 5})
     try:
-        command.upgrade(alembic_config(engine), "head")
+        retry_while_unreachable(lambda: command.upgrade(alembic_config(engine), "head"), wait_s)
     except OperationalError as error:
         return _unreachable(settings, error)
     finally:
@@ -66,10 +71,24 @@ def migrate(settings: Settings) -> int:
 
 
 def serve(settings: Settings, *, api: bool, consume: bool, relay: bool) -> int:
-    """Run the configured parts until SIGTERM/SIGINT."""
+    """Run the configured parts until SIGTERM/SIGINT, then drain them (exit 0).
+
+    PostgreSQL or Kafka being down is no reason to exit: the API answers at once (ready 503
+    naming what is missing) and the loops start when both answer.
+    """
+    if not (api or consume or relay):
+        print(f"{PROG}: nothing to run (--no-api with --no-consumer and --no-relay)")
+        return 2
     service = bootstrap(settings, api=api, consume=consume, relay=relay)
-    if not database_reachable(service.engine):
-        return _unreachable(settings, None)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
+    # handler that would end a clean drain as "killed by SIGTERM" instead of exit code 0.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     if service.app is not None:
         uvicorn.run(
             service.app,
@@ -79,19 +98,7 @@ def serve(settings: Settings, *, api: bool, consume: bool, relay: bool) -> int:
             access_log=False,
         )
         return 0
-    if not (consume or relay):
-        print(f"{PROG}: nothing to run (--no-api with --no-consumer and --no-relay)")
-        return 2
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        service.worker.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    service.worker.start()
-    service.worker.wait()
-    service.worker.stop()
-    return 0
+    return 0 if service.delivery.run_until(stop) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
-        return migrate(settings)
+        return migrate(settings, wait_s=args.wait)
     return serve(
         settings, api=not args.no_api, consume=not args.no_consumer, relay=not args.no_relay
     )

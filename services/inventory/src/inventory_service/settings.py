@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8003
     consumer_group: str = "inventory-service"
+    # Test switch (the duplicate storm): the relay publishes every outbox row twice.
+    relay_duplicate_every_event: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=AliasChoices("INVENTORY_LOG_LEVEL", "LOG_LEVEL")
     )
@@ -35,6 +37,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "INVENTORY_DB_PASSWORD is the local default; "
                 "set a real one outside environment=local"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _duplicate_storm_only_locally(self) -> Self:
+        if self.relay_duplicate_every_event and self.environment != "local":
+            raise ValueError(
+                "INVENTORY_RELAY_DUPLICATE_EVERY_EVENT is a test switch, "
+                "refused outside environment=local"
             )
         return self
 

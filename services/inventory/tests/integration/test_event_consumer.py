@@ -80,9 +80,9 @@ def test_the_service_reserves_from_kafka_events_once_despite_redelivery(
 
     topics = list(private_topics.values())
     service = bootstrap(settings, engine=engine, api=False, relay=False, topics=topics)
-    consumer = service.worker.consumer
-    assert consumer is not None and service.worker.relay is None
-    service.worker.start()
+    consumer = service.delivery.worker.consumer
+    assert consumer is not None and service.delivery.worker.relay is None
+    service.delivery.worker.start()
     try:
 
         def reserved() -> bool:
@@ -91,9 +91,9 @@ def test_the_service_reserves_from_kafka_events_once_despite_redelivery(
 
         _wait_for(reserved, "the reservation")
         _wait_for(lambda: consumer.duplicates + consumer.processed >= 3, "all three records")
-        assert service.worker.readiness() == {"consumer": True}
+        assert service.delivery.worker.readiness() == {"consumer": True}
     finally:
-        service.worker.stop()
+        service.delivery.worker.stop()
 
     product = get_product(item, sql_uow())
     assert product is not None and (product.available, product.reserved) == (3, 2)

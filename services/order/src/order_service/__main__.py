@@ -10,13 +10,13 @@ from typing import NoReturn
 import structlog
 import uvicorn
 from pydantic import ValidationError
-from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
-from order_service.bootstrap import bootstrap, database_reachable, upgrade_schema
+from order_service.bootstrap import bootstrap, upgrade_schema
 from order_service.domain import SERVICE
 from order_service.settings import Settings
 from shared_events.kafka.logs import configure_json_logging
+from shared_events.kafka.startup import retry_while_unreachable
 
 PROG = "order_service"
 
@@ -35,7 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--no-api", action="store_true", help="consumer/relay only, no HTTP")
     serve.add_argument("--no-consumer", action="store_true", help="do not consume events")
     serve.add_argument("--no-relay", action="store_true", help="do not publish the outbox")
-    commands.add_parser("migrate", help="upgrade the orders schema to the latest revision")
+    migrate_ = commands.add_parser(
+        "migrate", help="upgrade the orders schema to the latest revision"
+    )
+    migrate_.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="retry an unreachable DB for S seconds"
+    )
     args = parser.parse_args(argv)
     if args.command == "serve" and args.no_api and args.no_consumer and args.no_relay:
         parser.error("serve needs at least one of the API, the consumer and the relay")
@@ -47,16 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
-        return migrate(settings)
+        return migrate(settings, wait_s=args.wait)
     return run(
         settings, api=not args.no_api, consumer=not args.no_consumer, relay=not args.no_relay
     )
 
 
-def migrate(settings: Settings) -> int:
-    """Alembic upgrade head, as the service's own role."""
+def migrate(settings: Settings, wait_s: float = 0.0) -> int:
+    """Alembic upgrade head, as the service's own role; retry an unreachable DB for `wait_s`."""
     try:
-        upgrade_schema(settings.database_url)
+        retry_while_unreachable(lambda: upgrade_schema(settings.database_url), wait_s)
     except OperationalError as error:
         print(f"{PROG}: database unreachable: {_first_line(error)}", file=sys.stderr)
         return 1
@@ -65,27 +70,21 @@ def migrate(settings: Settings) -> int:
 
 
 def run(settings: Settings, *, api: bool, consumer: bool, relay: bool) -> int:
-    """Serve until SIGTERM/SIGINT, then drain the consumer and relay."""
-    probe = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
-    reachable = database_reachable(probe)
-    probe.dispose()
-    if not reachable:
-        where = f"{settings.db_host}:{settings.db_port}/{settings.db_name}"
-        print(f"{PROG}: database unreachable at {where} as {settings.db_user}", file=sys.stderr)
-        return 1
+    """Serve until SIGTERM/SIGINT, then drain the consumer and relay (exit 0 when drained).
+
+    PostgreSQL or Kafka being down is no reason to exit: the API answers at once (ready 503
+    naming what is missing) and the loops start when both answer.
+    """
     service = bootstrap(settings, with_api=api, with_consumer=consumer, with_relay=relay)
+    stop = threading.Event()
+    # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
+    # handler that would end a clean drain as "killed by SIGTERM" instead of exit code 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     if service.app is not None:
         uvicorn.run(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
         return 0
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    service.worker.start()
-    while not stop.wait(1.0):
-        if not service.worker.alive:
-            break
-    drained = service.worker.stop()
-    return 0 if drained and stop.is_set() else 1
+    return 0 if service.delivery.run_until(stop) else 1
 
 
 def _first_line(error: Exception) -> str:

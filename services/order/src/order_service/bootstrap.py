@@ -1,7 +1,6 @@
 """Wiring: settings -> engine, unit of work, consumer, relay, app. Every part is overridable."""
 
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.resources import files
 
@@ -22,6 +21,7 @@ from order_service.tables import outbox, processed_events
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.outbox import Outbox
 from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.startup import Delivery
 from shared_events.kafka.worker import DeliveryWorker
 from shared_events.topics import dead_letter_topic
 
@@ -33,23 +33,13 @@ class Service:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
-    worker: DeliveryWorker
+    delivery: Delivery
     metrics: Metrics
     app: FastAPI | None = field(default=None)
 
     def uow(self) -> SqlUnitOfWork:
         """A unit of work owning its transaction (one per HTTP request)."""
         return SqlUnitOfWork(Outbox(outbox), self.session_factory)
-
-    def readiness(self) -> dict[str, bool]:
-        """Database reachable, and each background part this instance runs healthy."""
-        parts = {"database": database_reachable(self.engine)}
-        consumer, relay = self.worker.consumer, self.worker.relay
-        if consumer is not None:
-            parts["consumer"] = self.worker.alive and consumer.assigned and consumer.healthy
-        if relay is not None:
-            parts["relay"] = self.worker.alive and relay.healthy
-        return parts
 
 
 def bootstrap(
@@ -76,20 +66,18 @@ def bootstrap(
     relay = (make_relay or default_relay)(settings, engine) if with_relay else None
     metrics = Metrics()
     metrics.registry.register(_DeliveryCollector(consumer, relay))
-    service = Service(settings, engine, session_factory, DeliveryWorker(relay, consumer), metrics)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.worker.start()
-        try:
-            yield
-        finally:
-            service.worker.stop()
+    delivery = Delivery(
+        DeliveryWorker(relay, consumer), engine, outbox, settings.kafka_bootstrap_servers
+    )
+    service = Service(settings, engine, session_factory, delivery, metrics)
 
     if with_api:
         has_workers = consumer is not None or relay is not None
         service.app = create_app(
-            service.uow, service.readiness, metrics, lifespan if has_workers else None
+            service.uow,
+            delivery.readiness,
+            metrics,
+            (lambda _app: delivery.running()) if has_workers else None,
         )
     return service
 
@@ -109,7 +97,12 @@ def default_consumer(settings: Settings, session_factory: sessionmaker[Session])
 
 def default_relay(settings: Settings, engine: Engine) -> OutboxRelay:
     """The relay publishing this service's outbox to `order-events`."""
-    return OutboxRelay(engine, outbox, settings.kafka_bootstrap_servers)
+    return OutboxRelay(
+        engine,
+        outbox,
+        settings.kafka_bootstrap_servers,
+        duplicate_every_event=settings.relay_duplicate_every_event,
+    )
 
 
 def upgrade_schema(url: URL | str) -> None:

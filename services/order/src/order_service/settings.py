@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8001
     consumer_group: str = "order-service"
+    # Test switch (the duplicate storm): the relay publishes every outbox row twice.
+    relay_duplicate_every_event: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=AliasChoices("ORDER_LOG_LEVEL", "LOG_LEVEL")
     )
@@ -34,6 +36,15 @@ class Settings(BaseSettings):
         if self.environment != "local" and self.db_password == LOCAL_DB_PASSWORD:
             raise ValueError(
                 "ORDER_DB_PASSWORD is the local default; set a real one outside environment=local"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _duplicate_storm_only_locally(self) -> Self:
+        if self.relay_duplicate_every_event and self.environment != "local":
+            raise ValueError(
+                "ORDER_RELAY_DUPLICATE_EVERY_EVENT is a test switch, "
+                "refused outside environment=local"
             )
         return self
 

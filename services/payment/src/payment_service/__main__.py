@@ -13,11 +13,11 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from payment_service.bootstrap import bootstrap, database_problem, make_engine, migrate
+from payment_service.bootstrap import Service, bootstrap, migrate
 from payment_service.handlers import SERVICE
 from payment_service.settings import Settings
 from shared_events.kafka.logs import configure_json_logging
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.kafka.startup import retry_while_unreachable
 
 PROG = "payment_service"
 
@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-consumer", action="store_true", help="do not consume events")
     serve.add_argument("--no-relay", action="store_true", help="do not publish the outbox")
     serve.add_argument("--no-api", action="store_true", help="consumer/relay only, no HTTP")
-    commands.add_parser("migrate", help="upgrade the payments schema to the latest revision")
+    migrate_ = commands.add_parser("migrate", help="upgrade the payments schema to head")
+    migrate_.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="retry an unreachable DB for S seconds"
+    )
     return parser
 
 
@@ -51,22 +54,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
         try:
-            migrate(settings)
+            retry_while_unreachable(lambda: migrate(settings), args.wait)
         except OperationalError as error:
             return _unreachable(settings, str(error.orig or error).strip().splitlines()[0])
         return 0
     if args.no_api and args.no_consumer and args.no_relay:
         print(f"{PROG}: error: serve with nothing to run", file=sys.stderr)
         return 2
-    engine = make_engine(settings)
-    problem = database_problem(engine)
-    if problem is not None:
-        return _unreachable(settings, problem)
-    service = bootstrap(
-        settings, engine=engine, consume=not args.no_consumer, relay=not args.no_relay
-    )
+    # PostgreSQL or Kafka being down is no reason to exit: the API answers at once (ready
+    # 503 naming what is missing) and the loops start when both answer.
+    service = bootstrap(settings, consume=not args.no_consumer, relay=not args.no_relay)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
+    # handler that would end a clean drain as "killed by SIGTERM" instead of exit code 0.
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     if args.no_api:
-        return _run_worker_only(service.worker)
+        return _run_worker_only(service, stop)
     uvicorn.run(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
     return 0
 
@@ -77,19 +85,9 @@ def _unreachable(settings: Settings, reason: str) -> int:
     return 1
 
 
-def _run_worker_only(worker: DeliveryWorker) -> int:
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    worker.start()
-    structlog.get_logger(__name__).info("worker started (no HTTP API)")
-    while not stop.wait(1.0):
-        pass
-    return 0 if worker.stop() else 1
+def _run_worker_only(service: Service, stop: threading.Event) -> int:
+    structlog.get_logger(__name__).info("worker starting (no HTTP API)")
+    return 0 if service.delivery.run_until(stop) else 1
 
 
 if __name__ == "__main__":

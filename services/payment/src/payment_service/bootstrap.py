@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.api import create_app
@@ -23,6 +22,7 @@ from payment_service.repository import SqlUnitOfWork
 from payment_service.settings import Settings
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.startup import Delivery
 from shared_events.kafka.worker import DeliveryWorker
 from shared_events.topics import dead_letter_topic
 
@@ -31,11 +31,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass
 class Service:
-    """The wired service: `app` serves HTTP; `worker` runs the consumer and relay threads."""
+    """The wired service: `app` serves HTTP; `delivery` runs the consumer and relay threads."""
 
     engine: Engine
     session_factory: sessionmaker[Session]
-    worker: DeliveryWorker
+    delivery: Delivery
     app: FastAPI
 
 
@@ -70,36 +70,39 @@ def bootstrap(
         if consume
         else None
     )
-    outbox_relay = OutboxRelay(engine, outbox, settings.kafka_bootstrap_servers) if relay else None
-    worker = DeliveryWorker(outbox_relay, event_consumer)
-
-    def readiness() -> dict[str, bool]:
-        parts = {"database": database_problem(engine) is None}
-        if event_consumer is not None:
-            parts["consumer"] = worker.alive and event_consumer.assigned and event_consumer.healthy
-        if outbox_relay is not None:
-            parts["relay"] = worker.alive and outbox_relay.running
-        return parts
+    outbox_relay = (
+        OutboxRelay(
+            engine,
+            outbox,
+            settings.kafka_bootstrap_servers,
+            duplicate_every_event=settings.relay_duplicate_every_event,
+        )
+        if relay
+        else None
+    )
+    delivery = Delivery(
+        DeliveryWorker(outbox_relay, event_consumer),
+        engine,
+        outbox,
+        settings.kafka_bootstrap_servers,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if event_consumer is not None or outbox_relay is not None:
-            worker.start()
-        try:
+        # Serve /health at once; the loops start when PostgreSQL and Kafka answer.
+        async with delivery.running():
             yield
-        finally:
-            worker.stop()
-            engine.dispose()
+        engine.dispose()
 
     delivery_metrics = CollectorRegistry(auto_describe=True)
     delivery_metrics.register(DeliveryMetrics(event_consumer, outbox_relay))
     app = create_app(
         uow_factory or (lambda: SqlUnitOfWork(session_factory)),
-        readiness,
+        delivery.readiness,
         lifespan=lifespan,
         extra_metrics=delivery_metrics,
     )
-    return Service(engine, session_factory, worker, app)
+    return Service(engine, session_factory, delivery, app)
 
 
 class DeliveryMetrics(Collector):
@@ -124,17 +127,6 @@ class DeliveryMetrics(Collector):
             messages.add_metric(["skipped"], consumer.skipped)
             messages.add_metric(["dead_lettered"], consumer.dead_lettered)
             yield messages
-
-
-def database_problem(engine: Engine) -> str | None:
-    """Why a trivial query fails (first line of the driver's message), or None if it works."""
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except DBAPIError as error:
-        lines = str(error.orig or error).strip().splitlines()
-        return lines[0] if lines else type(error).__name__
-    return None
 
 
 def alembic_config(settings: Settings | None = None) -> Config:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8002
     consumer_group: str = "payment-service"
+    # Test switch (the duplicate storm): the relay publishes every outbox row twice.
+    relay_duplicate_every_event: bool = False
     log_level: str = "INFO"
 
     @field_validator("log_level")
@@ -42,6 +44,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "PAYMENT_DB_PASSWORD must be set outside the local environment "
                 f"(PAYMENT_ENVIRONMENT={self.environment!r})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _duplicate_storm_only_locally(self) -> Self:
+        if self.relay_duplicate_every_event and self.environment != "local":
+            raise ValueError(
+                "PAYMENT_RELAY_DUPLICATE_EVERY_EVENT is a test switch, "
+                "refused outside environment=local"
             )
         return self
 

@@ -42,6 +42,7 @@ class OutboxRelay:
         retention: timedelta | None = timedelta(days=7),
         prune_interval_s: float = 600.0,
         backoff: Backoff | None = None,
+        duplicate_every_event: bool = False,
     ) -> None:
         self.engine = engine
         self.table = table
@@ -49,6 +50,8 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.retention = retention
         self.prune_interval_s = prune_interval_s
+        # Test switch (the duplicate storm): publish each batch twice, same event ids.
+        self.duplicate_every_event = duplicate_every_event
         self.channel = notify_channel(table)
         self.published = 0
         self.last_error: str | None = None
@@ -79,6 +82,8 @@ class OutboxRelay:
         """Publish until `stop` is set, woken by NOTIFY or every `poll_interval_s`."""
         self._running = True
         log.info("outbox relay started", outbox=str(self.table.fullname))
+        if self.duplicate_every_event:
+            log.warning("duplicate storm: every event is published twice", outbox=self.channel)
         try:
             while not stop.is_set():
                 try:
@@ -110,10 +115,16 @@ class OutboxRelay:
             if not rows:
                 self._note_success()
                 return 0, held_back > 0
+            records = [OutgoingRecord(r.id, r.topic, r.key, r.value, r.headers) for r in rows]
+            if self.duplicate_every_event:
+                # The copies follow the whole batch, so a key's copy of event 1 can arrive after
+                # its event 2, as when a relay dies before mark-sent and republishes a batch.
+                records += [
+                    OutgoingRecord(("copy", r.ref), r.topic, r.key, r.value, r.headers)
+                    for r in records
+                ]
             outcome = produce_and_flush(
-                self._ensure_producer(),
-                [OutgoingRecord(r.id, r.topic, r.key, r.value, r.headers) for r in rows],
-                delivery_timeout_s(self._producer_config),
+                self._ensure_producer(), records, delivery_timeout_s(self._producer_config)
             )
             delivered = [ref for ref in outcome.delivered if isinstance(ref, int)]
             self._mark_sent(conn, delivered)

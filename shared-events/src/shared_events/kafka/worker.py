@@ -28,6 +28,15 @@ class DeliveryWorker:
         consumer_ok = self.consumer is None or (self.consumer.assigned and self.consumer.healthy)
         return relay_ok and consumer_ok and self.alive
 
+    def readiness(self) -> dict[str, bool]:
+        """Each loop this worker runs -> whether it is running healthy (consumer also assigned)."""
+        parts: dict[str, bool] = {}
+        if self.consumer is not None:
+            parts["consumer"] = self.alive and self.consumer.assigned and self.consumer.healthy
+        if self.relay is not None:
+            parts["relay"] = self.alive and self.relay.healthy
+        return parts
+
     @property
     def alive(self) -> bool:
         """Whether every started thread is still running (a dead loop makes a live check fail)."""
