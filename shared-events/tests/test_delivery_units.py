@@ -3,10 +3,11 @@
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import MetaData
@@ -17,6 +18,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from shared_events.kafka.backoff import Backoff, delay_for
 from shared_events.kafka.claim import OutboxRow, in_key_order
 from shared_events.kafka.consumed import ConsumedRecord
+from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.dead_letter import dead_letter_headers
 from shared_events.kafka.failures import Failure, classify
 from shared_events.kafka.outbox import (
@@ -26,6 +28,7 @@ from shared_events.kafka.outbox import (
     notify_channel,
 )
 from shared_events.kafka.partitions import PartitionProgress
+from shared_events.kafka.producer import OutgoingRecord, produce_and_flush, producer_config
 
 
 def row(id_: int, key: bytes, topic: str = "t") -> OutboxRow:
@@ -176,3 +179,76 @@ def test_delivery_tables_live_in_the_service_schema() -> None:
 def test_headers_round_trip_through_json() -> None:
     headers = [("event_type", b"OrderCreated"), ("traceparent", b"00-abc-def-01")]
     assert headers_from_json(headers_to_json(headers)) == headers
+
+
+class _RefusesFirst:
+    """A producer stand-in that refuses the first record up front and acks the rest."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes | None] = []
+
+    def produce(self, topic: str, **record: Any) -> None:
+        if not self.sent and record["value"] == b"first":
+            self.sent.append(None)
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "too large"))
+        self.sent.append(record["value"])
+        record["on_delivery"](None, _Acked(topic))
+
+    def poll(self, _timeout: float) -> int:
+        return 0
+
+    def flush(self, _timeout: float) -> int:
+        return 0
+
+
+class _Acked:
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 0
+
+
+def test_a_refused_record_holds_back_later_records_of_its_key_only() -> None:
+    producer = _RefusesFirst()
+    records = [
+        OutgoingRecord(1, "t", b"k", b"first", []),
+        OutgoingRecord(2, "t", b"k", b"second", []),
+        OutgoingRecord(3, "t", b"other", b"third", []),
+    ]
+
+    outcome = produce_and_flush(producer, records, timeout_s=1.0)  # type: ignore[arg-type]
+
+    assert producer.sent == [None, b"third"]
+    assert outcome.delivered == [3]
+    assert set(outcome.failed) == {1, 2}
+    assert outcome.codes[1] == KafkaError.MSG_SIZE_TOO_LARGE
+
+
+def test_the_producer_is_idempotent_acks_all_and_gapless() -> None:
+    config = producer_config("127.0.0.1:1")
+
+    assert config["enable.idempotence"] is True
+    assert config["acks"] == "all"
+    assert config["enable.gapless.guarantee"] is True
+
+
+def test_the_consumer_commits_only_what_it_stored_after_processing() -> None:
+    consumer = EventConsumer(
+        bootstrap_servers="127.0.0.1:1",
+        group_id="g",
+        topics=["t"],
+        handlers={},
+        session_factory=None,  # type: ignore[arg-type]
+        processed_table=delivery_tables("s", MetaData())[1],
+        dead_letter_topic="g.dlq",
+    )
+
+    assert consumer._config["enable.auto.commit"] is False
+    assert consumer._config["enable.auto.offset.store"] is False

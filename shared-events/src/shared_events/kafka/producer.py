@@ -19,6 +19,10 @@ PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
     # the relay can retry (and a stop is not held up) while the broker is unreachable.
     "message.timeout.ms": 30_000,
     "compression.type": "lz4",
+    # A record that fails for good after later ones of its partition were acked would leave
+    # a gap (and those later records ahead of it on retry): librdkafka makes that fatal, and
+    # the caller starts a new producer and republishes in order instead.
+    "enable.gapless.guarantee": True,
 }
 
 
@@ -51,6 +55,10 @@ class DeliveryOutcome:
 
     delivered: list[Hashable] = field(default_factory=list)
     failed: dict[Hashable, str] = field(default_factory=dict)
+    codes: dict[Hashable, int] = field(default_factory=dict)
+    """librdkafka error code of each failed record, when it had one (e.g. too large)."""
+    positions: dict[Hashable, str] = field(default_factory=dict)
+    """Where each delivered record landed: `topic[partition]@offset`."""
     fatal: bool = False
     """The producer hit a fatal error (e.g. a fenced idempotent epoch): make a new one."""
 
@@ -63,22 +71,36 @@ def produce_and_flush(
     reported: set[Hashable] = set()
 
     def on_delivery(ref: Hashable) -> Any:
-        def report(error: KafkaError | None, _message: Message) -> None:
+        def report(error: KafkaError | None, message: Message) -> None:
             reported.add(ref)
             if error is None:
                 outcome.delivered.append(ref)
+                outcome.positions[ref] = (
+                    f"{message.topic()}[{message.partition()}]@{message.offset()}"
+                )
                 return
             outcome.failed[ref] = str(error)
+            outcome.codes[ref] = error.code()
             outcome.fatal = outcome.fatal or error.fatal()
 
         return report
 
     deadline = time.monotonic() + timeout_s
+    # Once a record is refused, later records of its key wait: sending them would put them
+    # ahead of it on the wire when it is retried.
+    blocked: set[tuple[str, bytes | None]] = set()
     for record in records:
+        if (record.topic, record.key) in blocked:
+            reported.add(record.ref)
+            outcome.failed[record.ref] = "held back: an earlier record of its key failed"
+            continue
         refused = _produce(producer, record, on_delivery(record.ref), deadline)
         if refused is not None:
             reported.add(record.ref)
-            outcome.failed[record.ref] = refused
+            outcome.failed[record.ref] = str(refused)
+            outcome.codes[record.ref] = refused.code()
+            if record.key is not None:
+                blocked.add((record.topic, record.key))
     producer.flush(max(0.0, deadline - time.monotonic()))
     for record in records:
         if record.ref not in reported:
@@ -88,7 +110,7 @@ def produce_and_flush(
 
 def _produce(
     producer: Producer, record: OutgoingRecord, callback: Any, deadline: float
-) -> str | None:
+) -> KafkaError | None:
     while True:
         try:
             producer.produce(
@@ -101,7 +123,10 @@ def _produce(
             return None
         except KafkaException as error:
             # Refused up front (e.g. too large): only this record fails, not the batch.
-            return str(error)
+            cause = error.args[0] if error.args else None
+            if isinstance(cause, KafkaError):
+                return cause
+            return KafkaError(KafkaError._FAIL, str(error))
         except BufferError:
             # The local queue is full: serve delivery reports to make room, then retry.
             if time.monotonic() > deadline:
