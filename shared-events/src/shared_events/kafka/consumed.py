@@ -1,5 +1,6 @@
 """A consumed Kafka record as plain typed values."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,15 @@ class ConsumedRecord:
             ],
         )
 
+    @classmethod
+    def salvage(cls, message: Message) -> "ConsumedRecord":
+        """What can still be read of a record `from_message` choked on: no headers, raw bytes."""
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            raise ValueError("an error event is not a record")
+        key, value = _raw(message.key), _raw(message.value)
+        return cls(topic, partition, offset, key, value, headers=[])
+
     def log_fields(self, consumer: str) -> dict[str, Any]:
         """Fields every log line about this record carries (event ones read from headers)."""
         return {
@@ -57,3 +67,13 @@ class ConsumedRecord:
             "event_id": header(self.headers, EVENT_ID_HEADER),
             "correlation_id": header(self.headers, CORRELATION_ID_HEADER),
         }
+
+
+def _raw(read: Callable[[], object]) -> bytes | None:
+    try:
+        found = read()
+    except Exception:
+        return None
+    if isinstance(found, str):
+        return found.encode("utf-8", errors="surrogateescape")
+    return found if isinstance(found, bytes) else None

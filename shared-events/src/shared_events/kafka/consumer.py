@@ -14,7 +14,13 @@ from shared_events.errors import DecodeError
 from shared_events.kafka.backoff import Backoff, delay_for
 from shared_events.kafka.codec import decode
 from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.dead_letter import HANDLER_FAILED, DeadLetterFailed, DeadLetterQueue
+from shared_events.kafka.dead_letter import (
+    HANDLER_FAILED,
+    UNDECODABLE,
+    UNREADABLE_RECORD,
+    DeadLetterFailed,
+    DeadLetterQueue,
+)
 from shared_events.kafka.failures import Failure, classify
 from shared_events.kafka.inbox import Handler, apply_once
 from shared_events.kafka.partitions import PartitionProgress
@@ -85,6 +91,7 @@ class EventConsumer:
         self._joined = False
         self._running = False
         self._database_down = False
+        self._dead_letters_failing = False
 
     @property
     def assigned(self) -> bool:
@@ -93,8 +100,8 @@ class EventConsumer:
 
     @property
     def healthy(self) -> bool:
-        """Running, and not waiting for the database to come back."""
-        return self._running and not self._database_down
+        """Running, not waiting for the database, and able to write dead letters."""
+        return self._running and not self._database_down and not self._dead_letters_failing
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, then commit offsets, leave the group and flush."""
@@ -132,7 +139,11 @@ class EventConsumer:
                 raise KafkaException(error)
             log.warning("consumer error", consumer=self.group_id, error=str(error))
             return
-        record = ConsumedRecord.from_message(message)
+        try:
+            record, unreadable = ConsumedRecord.from_message(message), None
+        except Exception as error:
+            # E.g. a header name that is not UTF-8: poison, not a reason to stop consuming.
+            record, unreadable = ConsumedRecord.salvage(message), error
         topic, partition, offset = record.topic, record.partition, record.offset
         held = self._progress.held_offset(topic, partition)
         if held is not None:
@@ -142,7 +153,11 @@ class EventConsumer:
             )
             return
         try:
-            self._handle(record)
+            if unreadable is None:
+                self._handle(record)
+            else:
+                fields = record.log_fields(self.group_id)
+                self._dead_letter(record, UNREADABLE_RECORD, _describe(unreadable), fields)
         except RetryLater as retry:
             self._progress.hold(consumer, topic, partition, offset, retry.delay_s)
             return
@@ -155,6 +170,10 @@ class EventConsumer:
             envelope = decode(message.value, message.headers, registry=self.registry)
         except DecodeError as error:
             self._dead_letter(message, error.reason, str(error), fields)
+            return
+        except Exception as error:
+            # A decoder bug on odd input must not kill the loop (and with it every partition).
+            self._dead_letter(message, UNDECODABLE, _describe(error), fields)
             return
         handler = self.handlers.get(envelope.event_type)
         if handler is None:
@@ -212,8 +231,13 @@ class EventConsumer:
         try:
             self._dlq.send(message, reason=reason, error=error)
         except (DeadLetterFailed, KafkaException, BufferError) as failed:
+            self._dead_letters_failing = True
+            self.last_error = f"dead-letter publish failed: {failed}"
             log.warning("dead-letter publish failed", error=str(failed), **fields)
             raise RetryLater(self._outage.next_delay()) from failed
+        if self._dead_letters_failing:
+            self._dead_letters_failing = False
+            self._outage.reset()
         self.dead_lettered += 1
         log.error("event dead-lettered", reason=reason, error=error, **fields)
 
@@ -249,6 +273,10 @@ class EventConsumer:
             self._joined = False
             self._dlq.close()
             log.info("consumer stopped", consumer=self.group_id, clean=commit)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
