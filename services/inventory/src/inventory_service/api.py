@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inventory_service import handlers
 from inventory_service.domain import Product, ReservationStatus
@@ -20,13 +22,20 @@ from inventory_service.metrics import Metrics
 MAX_UNITS = 2**31 - 1
 """Upper bound of a quantity or a price, so sums of them stay far from any column limit."""
 
-Sku = Annotated[str, Path(min_length=1, max_length=64, description="Stock keeping unit")]
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: such input is invalid (422), not a server error."""
+Sku = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="Stock keeping unit")
+]
 
 
 class ProductIn(BaseModel):
     """Body of `PUT /products/{sku}`: `quantity` becomes the units available to reserve."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
+    ]
     price_cents: Annotated[StrictInt, Field(gt=0, le=MAX_UNITS)]
     quantity: Annotated[StrictInt, Field(ge=0, le=MAX_UNITS)]
 
@@ -54,6 +63,21 @@ class ReservationOut(BaseModel):
     status: ReservationStatus
     created_at: datetime
     updated_at: datetime
+
+
+class ErrorOut(BaseModel):
+    """An error that is not a validation error (404, 409): FastAPI's `{"detail": message}`."""
+
+    detail: str
+
+
+async def _undecodable_body_is_422(request: Request, error: Exception) -> Response:
+    # FastAPI answers a body it cannot even decode (not UTF-8) with 400; DESIGN says 422.
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        problem = {"type": "json_invalid", "loc": ["body"], "msg": "body is not UTF-8 JSON"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    return await http_exception_handler(request, error)
 
 
 Readiness = Callable[[], Mapping[str, bool]]
@@ -90,10 +114,15 @@ def create_app(
         metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
         return response
 
+    app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
+
     @app.put(
         "/products/{sku}",
         response_model=ProductOut,
-        responses={201: {"model": ProductOut, "description": "Created"}},
+        responses={
+            201: {"model": ProductOut, "description": "Created"},
+            409: {"model": ErrorOut, "description": "Created concurrently; retry"},
+        },
         summary="Create (201) or replace (200) a product",
     )
     def put_product(sku: Sku, body: ProductIn, uow: Uow, response: Response) -> Product:
@@ -105,7 +134,11 @@ def create_app(
         response.status_code = 201 if created else 200
         return product
 
-    @app.get("/products/{sku}", response_model=ProductOut)
+    @app.get(
+        "/products/{sku}",
+        response_model=ProductOut,
+        responses={404: {"model": ErrorOut, "description": "Unknown sku"}},
+    )
     def get_product(sku: Sku, uow: Uow) -> Product:
         product = handlers.get_product(sku, uow)
         if product is None:
@@ -131,8 +164,7 @@ def create_app(
         parts = dict(readiness())
         ok = all(parts.values())
         body: dict[str, Any] = {"status": "ok" if ok else "not ready", "checks": parts}
-        if not ok:
-            body["not_ready"] = sorted(name for name, up in parts.items() if not up)
+        body["not_ready"] = sorted(name for name, up in parts.items() if not up)
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)

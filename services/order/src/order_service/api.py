@@ -7,16 +7,29 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
+from fastapi import (
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from order_service import handlers
 from order_service.domain import OrderStatus, UnknownSkus
 from order_service.handlers import UnitOfWork
 from order_service.metrics import Metrics
-from order_service.schemas import CatalogEntryOut, OrderOut, PlaceOrderIn
+from order_service.schemas import NO_NUL, CatalogEntryOut, ErrorOut, OrderOut, PlaceOrderIn
 
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "Unknown id"}}
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 Readiness = Callable[[], Mapping[str, bool]]
 """Each part the instance needs (database, consumer, relay) -> whether it is ready."""
@@ -30,7 +43,7 @@ def get_uow(request: Request) -> UnitOfWork:
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=NO_NUL)
 ]
 
 
@@ -54,6 +67,8 @@ def create_app(
         metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
         metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
         return response
+
+    app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 
     @app.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
     def place_order(body: PlaceOrderIn, uow: Uow, idempotency_key: IdempotencyKey = None) -> Any:
@@ -89,7 +104,7 @@ def create_app(
         metrics.orders_placed.inc()
         return OrderOut.of(order)
 
-    @app.get("/orders/{order_id}", response_model=OrderOut)
+    @app.get("/orders/{order_id}", response_model=OrderOut, responses=NOT_FOUND)
     def get_order(order_id: UUID, uow: Uow) -> Any:
         """One order with its saga history."""
         with uow:
@@ -101,7 +116,7 @@ def create_app(
     @app.get("/orders", response_model=list[OrderOut])
     def list_orders(
         uow: Uow,
-        customer_id: Annotated[str | None, Query(min_length=1)] = None,
+        customer_id: Annotated[str | None, Query(min_length=1, pattern=NO_NUL)] = None,
         status: OrderStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> Any:
@@ -110,7 +125,9 @@ def create_app(
             found = uow.orders.find(customer_id=customer_id, status=status, limit=limit)
         return [OrderOut.of(order) for order in found]
 
-    @app.post("/orders/{order_id}/cancel", status_code=202, response_model=OrderOut)
+    @app.post(
+        "/orders/{order_id}/cancel", status_code=202, response_model=OrderOut, responses=NOT_FOUND
+    )
     def cancel_order(order_id: UUID, uow: Uow) -> Any:
         """Cancel (customer_cancelled) and trigger compensation; a no-op when already cancelled."""
         order = handlers.cancel_order(handlers.CancelOrder(order_id), uow)
@@ -118,8 +135,8 @@ def create_app(
             raise _not_found(order_id)
         return OrderOut.of(order)
 
-    @app.get("/catalog/{sku}", response_model=CatalogEntryOut)
-    def get_catalog_entry(sku: str, uow: Uow) -> Any:
+    @app.get("/catalog/{sku}", response_model=CatalogEntryOut, responses=NOT_FOUND)
+    def get_catalog_entry(sku: Annotated[str, Path(pattern=NO_NUL)], uow: Uow) -> Any:
         """What this service knows of a product (404 until its ProductUpserted arrived)."""
         with uow:
             entry = uow.catalog.get(sku)
@@ -132,20 +149,29 @@ def create_app(
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/health/ready")
+    @app.get("/health/ready", responses={503: {"description": "A part is not ready"}})
     def ready() -> JSONResponse:
         """200 when every part this instance runs is ready, else 503 naming the others."""
         parts = dict(readiness())
-        ok = all(parts.values())
-        body = {"status": "ready" if ok else "not ready", "parts": parts}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        not_ready = sorted(name for name, ok in parts.items() if not ok)
+        body = {"status": "not ready" if not_ready else "ready", "parts": parts}
+        return JSONResponse({**body, "not_ready": not_ready}, 503 if not_ready else 200)
 
-    @app.get("/metrics")
+    @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:
         """Prometheus text exposition."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _undecodable_body_is_422(request: Request, error: Exception) -> Response:
+    # FastAPI answers a body it cannot even decode (not UTF-8) with 400; DESIGN says 422.
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        problem = {"type": "json_invalid", "loc": ["body"], "msg": "body is not UTF-8 JSON"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    return await http_exception_handler(request, error)
 
 
 def _invalid(errors: Any) -> JSONResponse:

@@ -9,18 +9,21 @@ from pydantic import BaseModel, Field, StrictInt
 from order_service.domain import Order, OrderStatus
 from shared_events import CancelReason
 
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: such input is invalid (422), not a server error."""
+
 
 class OrderItemIn(BaseModel):
     """One requested line: a sku of the catalog and how many units."""
 
-    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    sku: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
     quantity: Annotated[StrictInt, Field(gt=0, le=1_000_000)]
 
 
 class PlaceOrderIn(BaseModel):
     """`POST /orders`: a customer and at least one item; a sku given twice is merged."""
 
-    customer_id: Annotated[str, Field(min_length=1, max_length=255)]
+    customer_id: Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=1000)]
 
 
@@ -63,3 +66,9 @@ class CatalogEntryOut(BaseModel):
     name: str
     price_cents: int
     updated_at: datetime
+
+
+class ErrorOut(BaseModel):
+    """An error that is not a validation error (404): FastAPI's `{"detail": message}`."""
+
+    detail: str

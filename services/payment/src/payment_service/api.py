@@ -4,10 +4,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi import Depends, FastAPI, Path, Query, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payment_service import handlers
 from payment_service.domain import (
@@ -38,7 +40,10 @@ HTTP_LATENCY = Histogram(
     "payment_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+# Not blank, and no NUL (PostgreSQL text cannot hold it: invalid input, not a server error).
+CUSTOMER_ID_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
+CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=CUSTOMER_ID_PATTERN)]
+CustomerIdPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN)]
 
 
 class NewAccount(BaseModel):
@@ -108,6 +113,26 @@ class LedgerSummaryOut(BaseModel):
         )
 
 
+class ErrorOut(BaseModel):
+    """An error that is not a validation error (404, 409): FastAPI's `{"detail": message}`."""
+
+    detail: str
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "Unknown account"}
+}
+
+
+async def _undecodable_body_is_422(request: Request, error: Exception) -> Response:
+    # FastAPI answers a body it cannot even decode (not UTF-8) with 400; DESIGN says 422.
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        problem = {"type": "json_invalid", "loc": ["body"], "msg": "body is not UTF-8 JSON"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    return await http_exception_handler(request, error)
+
+
 def _unit_of_work(request: Request) -> UnitOfWork:
     factory: Callable[[], UnitOfWork] = request.app.state.uow_factory
     return factory()
@@ -138,6 +163,8 @@ def create_app(
         HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         return response
 
+    app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
+
     @app.exception_handler(UnknownAccount)
     async def _not_found(_request: Request, error: UnknownAccount) -> JSONResponse:
         return JSONResponse(
@@ -150,19 +177,24 @@ def create_app(
             {"detail": f"account {str(error)!r} already exists"}, status.HTTP_409_CONFLICT
         )
 
-    @app.post("/accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+    @app.post(
+        "/accounts",
+        status_code=status.HTTP_201_CREATED,
+        response_model=AccountOut,
+        responses={409: {"model": ErrorOut, "description": "The account exists"}},
+    )
     def open_account(body: NewAccount, uow: UoW) -> AccountOut:
         """Open a prepaid account; 409 if the customer already has one."""
         command = handlers.OpenAccount(body.customer_id, body.balance_cents)
         return AccountOut.of(handlers.open_account(command, uow))
 
-    @app.get("/accounts/{customer_id}", response_model=AccountOut)
-    def get_account(customer_id: str, uow: UoW) -> AccountOut:
+    @app.get("/accounts/{customer_id}", response_model=AccountOut, responses=NOT_FOUND)
+    def get_account(customer_id: CustomerIdPath, uow: UoW) -> AccountOut:
         """A customer's balance."""
         return AccountOut.of(handlers.get_account(customer_id, uow))
 
-    @app.post("/accounts/{customer_id}/deposits", response_model=AccountOut)
-    def deposit(customer_id: str, body: NewDeposit, uow: UoW) -> AccountOut:
+    @app.post("/accounts/{customer_id}/deposits", response_model=AccountOut, responses=NOT_FOUND)
+    def deposit(customer_id: CustomerIdPath, body: NewDeposit, uow: UoW) -> AccountOut:
         """Add money to an account; returns the account with its new balance."""
         command = handlers.Deposit(customer_id, body.amount_cents)
         return AccountOut.of(handlers.deposit(command, uow))
@@ -181,7 +213,7 @@ def create_app(
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/health/ready")
+    @app.get("/health/ready", responses={503: {"description": "A part is not ready"}})
     def ready() -> JSONResponse:
         parts = dict(readiness())
         code = status.HTTP_200_OK if all(parts.values()) else status.HTTP_503_SERVICE_UNAVAILABLE

@@ -1,0 +1,73 @@
+"""Inputs the HTTP fuzzer found: they are 422 before any database work, never a 5xx."""
+
+import warnings
+from typing import NoReturn
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+from order_service.api import create_app
+from order_service.metrics import Metrics
+
+with warnings.catch_warnings():
+    # Starlette prefers httpx2 to the workspace's httpx; its test client works the same.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+
+class _NoDatabase:
+    def __getattr__(self, name: str) -> NoReturn:
+        raise AssertionError("invalid input must not reach the unit of work")
+
+    def __enter__(self) -> NoReturn:
+        raise AssertionError("invalid input must not reach the unit of work")
+
+
+def _no_database() -> _NoDatabase:
+    return _NoDatabase()
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = create_app(_no_database, lambda: {"database": False}, Metrics())  # type: ignore[arg-type]
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/orders", {"customer_id": "a\x00b", "items": [{"sku": "S", "quantity": 1}]}),
+        ("POST", "/orders", {"customer_id": "c", "items": [{"sku": "S\x00", "quantity": 1}]}),
+        ("GET", "/orders?customer_id=a%00b", None),
+        ("GET", "/catalog/a%00b", None),
+    ],
+)
+def test_nul_characters_are_invalid_input(
+    client: TestClient, method: str, url: str, body: object
+) -> None:
+    response = client.request(method, url, json=body)
+
+    assert response.status_code == 422
+
+
+def test_a_body_that_is_not_utf8_is_422_like_any_invalid_json(client: TestClient) -> None:
+    response = client.post(
+        "/orders", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_readiness_names_what_is_missing(client: TestClient) -> None:
+    response = client.get("/health/ready")
+
+    assert (response.status_code, response.json()["not_ready"]) == (503, ["database"])
+
+
+def test_openapi_documents_404_and_503() -> None:
+    spec = create_app(_no_database, dict, Metrics()).openapi()  # type: ignore[arg-type]
+
+    assert "404" in spec["paths"]["/orders/{order_id}"]["get"]["responses"]
+    assert "404" in spec["paths"]["/catalog/{sku}"]["get"]["responses"]
+    assert "503" in spec["paths"]["/health/ready"]["get"]["responses"]

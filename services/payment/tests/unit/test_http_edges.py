@@ -1,0 +1,74 @@
+"""Inputs the HTTP fuzzer found: they are 422 before any database work, never a 5xx."""
+
+import warnings
+from typing import Any, NoReturn
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+from payment_service.api import create_app
+
+with warnings.catch_warnings():
+    # Starlette prefers httpx2 to the workspace's httpx; its test client works the same.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+
+class _NoDatabase:
+    def __getattr__(self, name: str) -> NoReturn:
+        raise AssertionError("invalid input must not reach the unit of work")
+
+    def __enter__(self) -> NoReturn:
+        raise AssertionError("invalid input must not reach the unit of work")
+
+
+def _no_database() -> _NoDatabase:
+    return _NoDatabase()
+
+
+def _app() -> Any:
+    return create_app(_no_database, lambda: {"database": False})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(_app(), raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/accounts", {"customer_id": "a\x00b", "balance_cents": 1}),
+        ("GET", "/accounts/a%00b", None),
+        ("POST", "/accounts/a%00b/deposits", {"amount_cents": 1}),
+    ],
+)
+def test_nul_characters_are_invalid_input(
+    client: TestClient, method: str, url: str, body: object
+) -> None:
+    response = client.request(method, url, json=body)
+
+    assert response.status_code == 422
+
+
+def test_a_body_that_is_not_utf8_is_422_like_any_invalid_json(client: TestClient) -> None:
+    response = client.post(
+        "/accounts", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_readiness_names_what_is_missing(client: TestClient) -> None:
+    response = client.get("/health/ready")
+
+    assert (response.status_code, response.json()["not_ready"]) == (503, ["database"])
+
+
+def test_openapi_documents_error_answers() -> None:
+    spec = _app().openapi()
+
+    assert "404" in spec["paths"]["/accounts/{customer_id}"]["get"]["responses"]
+    assert "409" in spec["paths"]["/accounts"]["post"]["responses"]
+    assert "503" in spec["paths"]["/health/ready"]["get"]["responses"]
