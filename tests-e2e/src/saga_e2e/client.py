@@ -16,13 +16,15 @@ TERMINAL = frozenset({"CONFIRMED", "CANCELLED"})
 class ServiceUrls:
     """Where the services listen; from env vars, defaulting to the local ports 8001-8003."""
 
-    order: str = field(default_factory=lambda: os.environ.get("ORDER_URL", "http://127.0.0.1:8001"))
-    payment: str = field(
-        default_factory=lambda: os.environ.get("PAYMENT_URL", "http://127.0.0.1:8002")
-    )
-    inventory: str = field(
-        default_factory=lambda: os.environ.get("INVENTORY_URL", "http://127.0.0.1:8003")
-    )
+    order: str = field(default_factory=lambda: service_url("ORDER", 8001))
+    payment: str = field(default_factory=lambda: service_url("PAYMENT", 8002))
+    inventory: str = field(default_factory=lambda: service_url("INVENTORY", 8003))
+
+
+def service_url(prefix: str, default_port: int) -> str:
+    """`<PREFIX>_URL`, else the local stack's `<PREFIX>_HTTP_PORT` (as `saga_infra` starts it)."""
+    port = os.environ.get(f"{prefix}_HTTP_PORT", str(default_port))
+    return os.environ.get(f"{prefix}_URL", f"http://127.0.0.1:{port}")
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Chaos suite: load the saga while crashing its processes, then check DESIGN.md §6 invariants."""

@@ -1,0 +1,61 @@
+"""`python -m saga_e2e.chaos`: a chaos run on its own local stack; exit 1 on any violation."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from types import FrameType
+
+from saga_e2e.chaos.report import summary
+from saga_e2e.chaos.run import RunConfig, run
+from saga_e2e.chaos.system import point_at_chaos_stack
+
+
+def parse(argv: list[str]) -> RunConfig:
+    parser = argparse.ArgumentParser(prog="python -m saga_e2e.chaos", description=__doc__)
+    parser.add_argument("--orders", type=int, default=10_000, help="orders to place")
+    parser.add_argument("--faults", type=int, default=30, help="crashes to inject")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--drain-deadline", type=float, default=60.0, help="seconds to settle")
+    parser.add_argument("--seed", type=int, default=None, help="seed (default: time-based)")
+    parser.add_argument("--api-sample", type=int, default=2_000, help="orders checked over HTTP")
+    parser.add_argument("--rate", type=float, default=20.0, help="orders/s at most (0: unpaced)")
+    parser.add_argument(
+        "--settle-cap", type=float, default=300.0, help="after a missed deadline, wait to diagnose"
+    )
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int(time.time())
+    return RunConfig(
+        orders=args.orders,
+        faults=args.faults,
+        concurrency=args.concurrency,
+        drain_deadline_s=args.drain_deadline,
+        seed=seed,
+        api_sample=args.api_sample,
+        rate=args.rate,
+        settle_cap_s=args.settle_cap,
+    )
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the stack this run started is stopped.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> int:
+    config = parse(argv)
+    point_at_chaos_stack(os.environ)
+    signal.signal(signal.SIGTERM, _terminate)
+    began = time.monotonic()
+    result = run(
+        config, lambda line: print(f"[{time.monotonic() - began:7.1f}s] {line}", flush=True)
+    )
+    print(summary(result), flush=True)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

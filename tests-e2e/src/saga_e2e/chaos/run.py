@@ -1,0 +1,187 @@
+"""One chaos run end to end: stack, set-up, load under faults, drain, invariant checks."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from saga_e2e.chaos import api_checks, db_checks, drain, faults, system
+from saga_e2e.chaos.load import Load, LoadRecord, set_up
+from saga_e2e.chaos.plan import Plan, expected_outcomes, make_plan
+from saga_e2e.client import TERMINAL, SagaClient, ServiceUrls
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The knobs of one run (the CLI's options)."""
+
+    orders: int = 10_000
+    faults: int = 30
+    concurrency: int = 8
+    drain_deadline_s: float = 60.0
+    seed: int = 1
+    api_sample: int = 2_000
+    rate: float = 0.0  # orders started per second at most; 0 = as fast as the threads go
+    settle_cap_s: float = 300.0  # after a missed deadline, how long to wait to diagnose
+
+
+@dataclass
+class RunResult:
+    """What the summary reports; `ok` is what the exit code says."""
+
+    config: RunConfig
+    plan: Plan
+    record: LoadRecord
+    faults: faults.FaultLog
+    backlog: drain.Backlog
+    outcomes: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    load_s: float = 0.0
+    drain_s: float = 0.0
+    settled_after_s: float | None = None  # when the deadline was missed: when it did settle
+    check_s: float = 0.0
+    dead_letters: int = 0
+    api_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and self.backlog.settled and self.settled_after_s is None
+
+
+def run(config: RunConfig, report: Progress) -> RunResult:
+    """Bring the chaos stack up if needed, run, check, and stop what this run started."""
+    chaos = system.bring_up(report)
+    try:
+        return _run(chaos, config, report)
+    finally:
+        system.shut_down(chaos, report)
+
+
+def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult:
+    rng = random.Random(config.seed)
+    plan = make_plan(config.orders, rng)
+    urls = ServiceUrls(*chaos.urls)
+    settings = chaos.settings
+    report(
+        f"chaos: run {plan.run_id}: setting up {len(plan.products)} skus, "
+        f"{len(plan.opening)} accounts"
+    )
+    client = SagaClient(urls)
+    try:
+        set_up(plan, client)
+    finally:
+        client.close()
+    dlq_before = drain.dead_letters(settings.kafka_bootstrap)
+    load = Load(plan, urls, config.concurrency, config.seed)
+    load.rate = config.rate
+    kinds = faults.schedule(config.faults, rng)
+    injector = faults.FaultInjector(
+        settings, kinds, len(plan.orders), load.placing_begun, rng, report
+    )
+    load.gate = injector.gate
+    began = time.monotonic()
+    ticker = _Ticker(load, injector, report)
+    injector.start()
+    ticker.start()
+    try:
+        load.run()
+        while injector.is_alive() and injector.error is None:
+            injector.join(0.5)
+    finally:
+        load.stop.set()
+        injector.stopping.set()
+        ticker.stopping.set()
+    if injector.error is not None:
+        raise RuntimeError(f"fault injection failed: {injector.error}") from injector.error
+    load_s = time.monotonic() - began
+    placed = load.record.placed
+    report(f"chaos: load done in {load_s:.1f} s; draining {len(placed)} accepted orders")
+    dsn = settings.dsn()
+    backlog, drain_s = drain.wait_settled(
+        dsn, settings.kafka_bootstrap, list(placed), config.drain_deadline_s, report
+    )
+    result = RunResult(
+        config, plan, load.record, injector.log, backlog, load_s=load_s, drain_s=drain_s
+    )
+    if not backlog.settled:
+        late = f"{backlog.not_terminal} orders not terminal after {config.drain_deadline_s:.0f} s"
+        report(f"chaos: DEADLINE MISSED ({late}); waiting up to {config.settle_cap_s:.0f} s more")
+        result.backlog, more_s = drain.wait_settled(
+            dsn, settings.kafka_bootstrap, list(placed), config.settle_cap_s, report
+        )
+        if result.backlog.settled:
+            result.settled_after_s = drain_s + more_s
+        result.violations.append(f"drain deadline: {late}")
+    began = time.monotonic()
+    _check(result, dsn, urls, config, rng)
+    result.dead_letters = drain.dead_letters(settings.kafka_bootstrap) - dlq_before
+    if result.dead_letters:
+        result.violations.append(f"dead letters: {result.dead_letters} written during the run")
+    result.check_s = time.monotonic() - began
+    return result
+
+
+def _check(
+    result: RunResult, dsn: str, urls: ServiceUrls, config: RunConfig, rng: random.Random
+) -> None:
+    placed, plan, record = result.record.placed, result.plan, result.record
+    with psycopg.connect(dsn) as conn:
+        facts = db_checks.read_facts(conn, plan.run_id)
+        found = db_checks.check_orders(facts, placed)
+        found += db_checks.check_money(conn, plan, record.deposits, record.deposits_ambiguous)
+        found += db_checks.check_stock(conn, plan)
+        found += db_checks.check_effects(conn, list(placed))
+        rows = conn.execute(
+            "SELECT customer_id, balance_cents FROM payments.accounts WHERE customer_id LIKE %s",
+            (f"{plan.run_id}-%",),
+        ).fetchall()
+    for oid, item in placed.items():
+        if oid not in facts.orders:
+            continue
+        _, status, reason, _ = facts.orders[oid]
+        key = f"{status} {reason}" if reason else status
+        result.outcomes[key] = result.outcomes.get(key, 0) + 1
+        expected = expected_outcomes(item.spec.scenario, item.cancel)
+        if status in TERMINAL and (status, reason) not in expected:
+            found.append(
+                f"unexpected outcome: {item.spec.scenario} order {oid} ended {key}"
+                f" (cancel {item.cancel})"
+            )
+    sample = min(config.api_sample, len(placed))
+    found += api_checks.check_orders(urls, list(placed.values()), sample, rng, config.concurrency)
+    if result.backlog.settled:  # balances still move while compensation is in flight
+        found += api_checks.check_accounts_and_stock(urls, plan, api_checks.balances(rows))
+    result.api_checked = sample
+    result.violations += found
+
+
+class _Ticker:
+    """Progress lines while the load runs: orders placed, rate, retries, faults so far."""
+
+    def __init__(self, load: Load, injector: faults.FaultInjector, report: Progress) -> None:
+        self.load, self.injector, self.report = load, injector, report
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="chaos-ticker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _tick(self) -> None:
+        began = last = time.monotonic()
+        while not self.stopping.wait(5.0):
+            last = time.monotonic()
+            record, total = self.load.record, len(self.load.plan.orders)
+            with record.lock:
+                attempted, accepted, retries = record.attempted, len(record.placed), record.retries
+            self.report(
+                f"load: {attempted}/{total} placed, {accepted} accepted "
+                f"({accepted / (last - began):.1f}/s), {retries} retries, "
+                f"faults {self.injector.log.total}/{len(self.injector.kinds)}"
+            )
