@@ -157,3 +157,21 @@ def test_env_prints_exports_for_the_shell(stack_env: dict[str, str]) -> None:
     assert result.returncode == 0
     assert f"export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{stack_env['KAFKA_PORT']}" in result.stdout
     assert "export PG_DSN=postgresql://postgres:postgres@127.0.0.1:" in result.stdout
+
+
+def test_postgres_runs_from_a_stack_dir_inside_a_private_home() -> None:
+    """As root the server runs as an unprivileged user; a 0700 parent must not stop it."""
+    home = Path(tempfile.mkdtemp(prefix="saga-home-"))  # mkdtemp makes it 0700
+    env = {**os.environ, "STACK_DIR": str(home / "checkout" / ".local")}
+    env.pop("PG_DIR", None)
+    env["PG_PORT"] = str(_free_port())
+    settings = Settings.from_env(env)
+    try:
+        postgres_server.start(settings, timeout=60)
+        assert postgres_server.accepts_connections(settings)
+        if os.geteuid() == 0:
+            assert not settings.pg_dir.is_relative_to(home), settings.pg_dir
+    finally:
+        postgres_server.stop(settings)
+        shutil.rmtree(settings.pg_dir, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)

@@ -21,7 +21,10 @@ def pid_file(settings: Settings) -> Path:
 
 
 def log_file(settings: Settings) -> Path:
-    return settings.log_dir / "postgres.log"
+    """Beside the other logs, or in the server's own directory when that had to move."""
+    if settings.pg_dir.is_relative_to(settings.stack_dir):
+        return settings.log_dir / "postgres.log"
+    return settings.pg_dir / "postgres.log"
 
 
 def running_pid(settings: Settings) -> int | None:
@@ -101,7 +104,7 @@ def init_cluster(settings: Settings) -> None:
     if _run(settings, ["test", "-w", str(data.parent)], log, 10) != 0:
         raise StackError(
             f"OS user {settings.pg_os_user} cannot write {data.parent}; "
-            "choose a STACK_DIR whose parent directories it can traverse"
+            "choose a PG_DIR (or STACK_DIR) whose parent directories it can traverse"
         )
     pwfile = data.parent / ".pwfile"
     pwfile.write_text(settings.pg_superuser_password + "\n")

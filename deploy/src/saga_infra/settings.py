@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pwd
 import shlex
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ class Settings:
     pg_superuser_password: str
     pg_bin_dir: str
     pg_os_user: str
+    pg_dir: Path
     role_passwords: tuple[tuple[str, str], ...]
     start_timeout: float
 
@@ -78,6 +82,9 @@ class Settings:
             pg_superuser_password=env.get("PG_SUPERUSER_PASSWORD", "postgres"),
             pg_bin_dir=env.get("PG_BIN_DIR") or _pg_bin_dir_default(),
             pg_os_user=env.get("PG_OS_USER", "postgres"),
+            pg_dir=Path(
+                env.get("PG_DIR") or _default_pg_dir(stack_dir, env.get("PG_OS_USER", "postgres"))
+            ).resolve(),
             role_passwords=tuple(
                 (role, env.get(var, role)) for role, var in _ROLE_PASSWORD_VARS.items()
             ),
@@ -98,7 +105,7 @@ class Settings:
 
     @property
     def pg_data_dir(self) -> Path:
-        return self.stack_dir / "postgres" / "data"
+        return self.pg_dir / "data"
 
     @property
     def run_dir(self) -> Path:
@@ -141,6 +148,7 @@ class Settings:
             "KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "TOPIC_PARTITIONS": str(self.topic_partitions),
+            "PG_DIR": str(self.pg_dir),
             "PG_HOST": self.pg_host,
             "PG_PORT": str(self.pg_port),
             "PG_DATABASE": self.pg_database,
@@ -165,3 +173,40 @@ def _pg_bin_dir_default() -> str:
         if out and Path(out, "initdb").exists():
             return out
     return DEFAULT_PG_BIN_DIR
+
+
+def _default_pg_dir(stack_dir: Path, os_user: str) -> Path:
+    """`<STACK_DIR>/postgres`, unless root runs the server as a user who cannot reach it.
+
+    A checkout under a private home (0700 /root) is common; PostgreSQL refuses to run as
+    root, and its user could not get in, so its directory moves to /var/tmp (kept across
+    runs, one per stack).
+    """
+    default = stack_dir / "postgres"
+    if os.geteuid() != 0 or _traversable_by(os_user, stack_dir):
+        return default
+    digest = hashlib.sha256(str(stack_dir).encode()).hexdigest()[:12]
+    return Path("/var/tmp") / f"saga-postgres-{digest}"
+
+
+def _traversable_by(user: str, path: Path) -> bool:
+    """Whether `user` may pass through every existing directory on the way to `path`."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        return True  # postgres_server reports the missing user with a clear message
+    groups = {account.pw_gid, *os.getgrouplist(user, account.pw_gid)}
+    for directory in (path, *path.parents):
+        try:
+            info = directory.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == account.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
