@@ -4,35 +4,41 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV ?= uv
+# uv from PATH, else the one `make install` puts in ~/.local/bin (from PyPI) on a fresh machine.
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 SERVICES := order payment inventory
 
-.PHONY: help install infra-up infra-down infra-reset topics db-init migrate schemas schemas-check \
-        lint typecheck unit integration e2e test dev dev-down up down
+.PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
+        lint typecheck unit integration e2e test chaos fuzz dev dev-down up down
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install the workspace (uv sync --frozen)
+install: $(UV) ## Install the workspace (uv sync --frozen; uv itself from PyPI if missing)
 	$(UV) sync --frozen
+
+$(HOME)/.local/bin/uv:
+	@echo "uv not found: installing it from PyPI into ~/.local/bin"
+	python3 -m pip install --quiet --user uv || \
+	  python3 -m pip install --quiet --user --break-system-packages uv
 
 infra-up: install ## Start local Kafka (KRaft) + PostgreSQL; no-op when already running
 	$(RUN) python -m saga_infra up
 
-infra-down: ## Stop the local Kafka + PostgreSQL this checkout started (keeps data)
+infra-down: install ## Stop the local Kafka + PostgreSQL this checkout started (keeps data)
 	$(RUN) python -m saga_infra down
 
-infra-reset: ## Stop the local stack and wipe its data
+infra-reset: install ## Stop the local stack and wipe its data
 	$(RUN) python -m saga_infra reset
 
-topics: ## Create the Kafka topics (idempotent)
+topics: install ## Create the Kafka topics (idempotent)
 	$(RUN) python -m saga_infra topics
 
-schemas: ## Regenerate the committed JSON Schemas of every event version
+schemas: install ## Regenerate the committed JSON Schemas of every event version
 	$(RUN) python -m shared_events.schemas generate
 
-schemas-check: ## Fail when committed event schemas are stale or changed incompatibly
+schemas-check: install ## Fail when committed event schemas are stale or changed incompatibly
 	$(RUN) python -m shared_events.schemas check
 
 lint: install ## ruff lint + format check
@@ -51,16 +57,23 @@ integration: install ## Integration tests against the real Kafka broker and Post
 e2e: install ## Black-box end-to-end tests over HTTP (starts the local system if none is running)
 	$(RUN) python -m saga_infra e2e -- tests-e2e
 
-test: lint typecheck schemas-check unit integration e2e ## Everything: lint, types, schemas, unit, integration, e2e
+test: lint typecheck schemas-check unit integration e2e ## Everything: lint, types, schemas, unit, integration, e2e (+ chaos smoke)
+
+chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
+	$(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
+
+fuzz: install ## Full HTTP fuzzing: 1,000 schemathesis requests per service (starts the system if none)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(RUN) python -m saga_infra e2e -- tests-e2e/tests/test_fuzz_http.py -s
 
 dev: install ## Run the whole system locally without Docker (infra + three services) and return
 	$(RUN) python -m saga_infra dev up
 
-dev-down: ## Stop the services started by `make dev` (infra keeps running; see infra-down)
+dev-down: install ## Stop the services started by `make dev` (infra keeps running; see infra-down)
 	$(RUN) python -m saga_infra dev down
 
-up: ## Run everything with Docker: docker compose up --build
-	docker compose up --build
+up: ## Run everything with Docker (docker compose), load demo data, print URLs, return
+	docker compose up --build --detach --wait
+	$(RUN) python -m saga_infra demo
 
 down: ## Stop the Docker stack
 	docker compose down

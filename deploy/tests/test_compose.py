@@ -68,7 +68,7 @@ def test_service_is_built_from_its_own_dockerfile_and_waits_for_its_dependencies
     assert service["build"]["context"] == "."
     assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
     assert (ROOT / service["build"]["dockerfile"]).is_file()
-    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert service["ports"] == [f"127.0.0.1:${{{name.upper()}_HTTP_PORT:-{port}}}:{port}"]
     assert service["depends_on"] == {
         "init": {"condition": "service_completed_successfully"},
         "postgres": {"condition": "service_healthy"},

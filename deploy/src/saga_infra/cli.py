@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("topics", help="create the event and dead-letter topics (idempotent)")
     dev_parser = commands.add_parser("dev", help="the whole system: infra + services + demo data")
     dev_parser.add_argument("action", choices=["up", "down"])
+    commands.add_parser(
+        "demo", help="load demo data into running services (e.g. docker compose) and say how"
+    )
     e2e_parser = commands.add_parser("e2e", help="run pytest on a running system or a local one")
     e2e_parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -100,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "dev":
             return _dev(settings, args.action)
+        if args.command == "demo":
+            dev.load_demo(_say)
+            for line in dev.usage_lines():
+                _say(line)
+            return 0
         if args.command == "e2e":
             return dev.e2e(settings, [a for a in args.pytest_args if a != "--"], _say)
         if args.command == "db-init":
@@ -108,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in settings.export_lines():
             _say(line)
         return 0
-    except (StackError, ServiceError) as exc:
+    except (StackError, ServiceError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:

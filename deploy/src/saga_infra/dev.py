@@ -29,11 +29,16 @@ def up(settings: Settings, progress: Progress) -> list[str]:
     for service in SERVICES:
         services.wait_ready(settings, service, READY_TIMEOUT_S)
         progress(f"{service.name}: ready at {service.url}")
+    load_demo(progress)
+    return started
+
+
+def load_demo(progress: Progress) -> None:
+    """Demo products and funded accounts, through the running services' HTTP APIs."""
     order, payment, inventory = (service.url for service in SERVICES)
     demo.load(order, payment, inventory)
     products, accounts = ", ".join(demo.PRODUCTS), ", ".join(demo.ACCOUNTS)
     progress(f"demo data: products {products}; accounts {accounts}")
-    return started
 
 
 def down(settings: Settings, progress: Progress) -> None:
