@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import structlog
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +15,9 @@ from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
+from structlog.testing import capture_logs
 
+from shared_events import ItemsReleased, OrderCancelled, follow_up, new_envelope
 from shared_events.kafka.backoff import Backoff, delay_for
 from shared_events.kafka.claim import OutboxRow, in_key_order
 from shared_events.kafka.consumed import ConsumedRecord
@@ -22,6 +25,7 @@ from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.dead_letter import dead_letter_headers
 from shared_events.kafka.failures import Failure, classify
 from shared_events.kafka.outbox import (
+    Outbox,
     delivery_tables,
     headers_from_json,
     headers_to_json,
@@ -252,3 +256,37 @@ def test_the_consumer_commits_only_what_it_stored_after_processing() -> None:
 
     assert consumer._config["enable.auto.commit"] is False
     assert consumer._config["enable.auto.offset.store"] is False
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.statements = 0
+
+    def execute(self, _statement: object) -> None:
+        self.statements += 1
+
+
+def test_staging_an_event_logs_its_own_type_id_and_correlation() -> None:
+    table = delivery_tables("s", MetaData())[0]
+    cause = new_envelope(
+        OrderCancelled(order_id=uuid.uuid4(), reason="payment_failed"), producer="t"
+    )
+    staged = follow_up(cause, ItemsReleased(order_id=cause.payload.order_id), producer="t")
+    session = _Session()
+
+    with structlog.contextvars.bound_contextvars(event_type="OrderCancelled"):
+        with capture_logs() as lines:
+            Outbox(table).add(session, staged)  # type: ignore[arg-type]
+
+    assert session.statements == 2  # the row and its NOTIFY
+    assert lines == [
+        {
+            "event": "event staged",
+            "log_level": "info",
+            "event_type": "ItemsReleased",
+            "event_id": str(staged.event_id),
+            "correlation_id": str(cause.payload.order_id),
+            "causation_id": str(cause.event_id),
+            "topic": "inventory-events",
+        }
+    ]

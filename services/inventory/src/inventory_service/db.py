@@ -5,7 +5,6 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-import structlog
 from sqlalchemy import Engine, create_engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, RowMapping
@@ -24,8 +23,6 @@ from inventory_service.handlers import ProductExists, ReservationView
 from inventory_service.tables import orders, outbox, products, reservations
 from shared_events import Envelope, Event, follow_up, new_envelope
 from shared_events.kafka.outbox import Outbox
-
-log = structlog.get_logger(__name__)
 
 
 def create_db_engine(url: URL, **options: Any) -> Engine:
@@ -236,7 +233,6 @@ class SqlUnitOfWork:
             for event in aggregate.events:
                 envelope = self._envelope(event)
                 self._outbox.add(self.session, envelope)
-                log.info("event staged", staged=event.event_type, staged_id=str(envelope.event_id))
             aggregate.events.clear()
         assert self._tx is not None
         self._tx.commit()

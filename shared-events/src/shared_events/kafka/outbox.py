@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+import structlog
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session
 from shared_events.contracts.event import Event
 from shared_events.envelope import Envelope
 from shared_events.kafka.codec import KafkaRecord, encode
+
+log = structlog.get_logger(__name__)
 
 OUTBOX_TABLE = "outbox"
 PROCESSED_EVENTS_TABLE = "processed_events"
@@ -130,4 +133,13 @@ class Outbox:
         # Postgres delivers notifications at commit and drops them on rollback, and
         # folds identical ones within a transaction: one wake-up per unit of work.
         session.execute(select(func.pg_notify(self.channel, "")))
+        # Its own fields win over those the consumer bound for the event that caused it.
+        log.info(
+            "event staged",
+            event_type=envelope.event_type,
+            event_id=str(envelope.event_id),
+            correlation_id=envelope.correlation_id,
+            causation_id=str(envelope.causation_id) if envelope.causation_id else None,
+            topic=record.topic,
+        )
         return record
