@@ -62,7 +62,9 @@ def test_order_cancelled_seen_before_payment_processed_leaves_no_stock_held(
 
     for envelope in (created, cancelled):
         record = encode(envelope)
-        kafka_tap.publish(record.topic, record.key, record.value, record.headers)
+        landed = kafka_tap.publish(record.topic, record.key, record.value, record.headers)
+    # The cancel must have been applied before the payment exists at all (another topic).
+    kafka_tap.wait_consumed("inventory-service", landed)
     record = encode(late_payment)
     landed = kafka_tap.publish(record.topic, record.key, record.value, record.headers)
     kafka_tap.wait_consumed("inventory-service", landed)
