@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
-        lint typecheck unit integration e2e test chaos fuzz dev dev-down up down
+        lint typecheck unit integration e2e storm test chaos fuzz dev dev-down up down
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,9 +55,20 @@ integration: install ## Integration tests against the real Kafka broker and Post
 	$(RUN) pytest -m integration shared-events deploy $(foreach s,$(SERVICES),services/$(s))
 
 e2e: install ## Black-box end-to-end tests over HTTP (starts the local system if none is running)
-	$(RUN) python -m saga_infra e2e -- tests-e2e
+	$(RUN) python -m saga_infra e2e -- tests-e2e -m "not storm"
 
-test: lint typecheck schemas-check unit integration e2e ## Everything: lint, types, schemas, unit, integration, e2e (+ chaos smoke)
+# The duplicate storm needs services whose relays publish every event twice: its own stack.
+STORM_ENV := STACK_DIR=$${STORM_STACK_DIR:-$(CURDIR)/.local/storm} \
+  KAFKA_PORT=$${STORM_KAFKA_PORT:-29092} KAFKA_CONTROLLER_PORT=$${STORM_KAFKA_CONTROLLER_PORT:-29093} \
+  PG_PORT=$${STORM_PG_PORT:-25432} ORDER_HTTP_PORT=28001 PAYMENT_HTTP_PORT=28002 \
+  INVENTORY_HTTP_PORT=28003 ORDER_RELAY_DUPLICATE_EVERY_EVENT=true \
+  PAYMENT_RELAY_DUPLICATE_EVERY_EVENT=true INVENTORY_RELAY_DUPLICATE_EVERY_EVENT=true
+
+storm: install ## Duplicate storm: the saga on its own stack with every event published twice
+	env -u ORDER_URL -u PAYMENT_URL -u INVENTORY_URL -u KAFKA_BOOTSTRAP_SERVERS $(STORM_ENV) \
+	  $(RUN) python -m saga_infra e2e -- tests-e2e -m storm
+
+test: lint typecheck schemas-check unit integration e2e storm ## Everything: lint, types, schemas, unit, integration, e2e (+ failure smoke), storm
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}

@@ -1,7 +1,7 @@
 """The saga under a duplicate storm: every event on the wire twice, every effect applied once.
 
-Runs when the services were started with `<SVC>_RELAY_DUPLICATE_EVERY_EVENT=true` (`make storm`
-starts its own stack so); skipped otherwise.
+Marked `storm`: `make storm` starts its own stack with `<SVC>_RELAY_DUPLICATE_EVERY_EVENT=true`
+and runs only these; `make e2e` leaves them out. Against services without the switch they fail.
 """
 
 import os
@@ -14,7 +14,7 @@ from saga_e2e.client import SagaClient, unique
 from saga_e2e.poison import GROUPS
 from saga_e2e.poison_run import group_lag
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.storm, pytest.mark.timeout(120)]
 
 SWITCHES = [f"{s}_RELAY_DUPLICATE_EVERY_EVENT" for s in ("ORDER", "PAYMENT", "INVENTORY")]
 
@@ -22,7 +22,7 @@ SWITCHES = [f"{s}_RELAY_DUPLICATE_EVERY_EVENT" for s in ("ORDER", "PAYMENT", "IN
 @pytest.fixture(scope="module", autouse=True)
 def storm_is_on() -> None:
     if not all(os.environ.get(name, "").lower() in {"1", "true"} for name in SWITCHES):
-        pytest.skip("duplicate storm off: `make storm` runs these with every event sent twice")
+        pytest.fail(f"duplicate storm off: run `make storm` (it sets {', '.join(SWITCHES)})")
 
 
 def duplicates(saga: SagaClient) -> dict[str, float]:
