@@ -1,5 +1,6 @@
 """Static checks of docker-compose.yml: no Docker engine runs here, so we validate the file."""
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from saga_infra import containers
 from saga_infra.settings import DEFAULT_PG_BIN_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,3 +102,32 @@ def test_compose_runs_the_same_kafka_and_postgres_as_the_local_stack(
     local_major = Path(DEFAULT_PG_BIN_DIR).parent.name
     assert _services(compose)["postgres"]["image"] == f"postgres:{local_major}"
     assert "postgresql-15" in (ROOT / ".ci/run").read_text()
+
+
+def _is_kafka_uuid(text: str) -> bool:
+    # What kafka-storage format accepts: 16 bytes as unpadded URL-safe base64 (22 characters).
+    try:
+        return len(text) == 22 and len(base64.urlsafe_b64decode(text + "==")) == 16
+    except ValueError:
+        return False
+
+
+def test_kafka_cluster_ids_are_uuids_kafka_storage_accepts(compose: dict[str, Any]) -> None:
+    assert _is_kafka_uuid(_services(compose)["kafka"]["environment"]["CLUSTER_ID"])
+    assert _is_kafka_uuid(containers.KAFKA_CLUSTER_ID)
+    assert not _is_kafka_uuid("saga-local-kraft-cluster-1")
+
+
+def test_testcontainers_run_the_same_images_as_compose(compose: dict[str, Any]) -> None:
+    assert containers.KAFKA_IMAGE == _services(compose)["kafka"]["image"]
+    assert containers.POSTGRES_IMAGE == _services(compose)["postgres"]["image"]
+
+
+def test_infra_ports_and_the_services_internal_listener(compose: dict[str, Any]) -> None:
+    services = _services(compose)
+    assert services["kafka"]["ports"] == ["127.0.0.1:${KAFKA_PORT:-9092}:9092"]
+    assert services["postgres"]["ports"] == ["127.0.0.1:${PG_PORT:-5432}:5432"]
+    kafka_env = services["kafka"]["environment"]
+    # The services connect to kafka:19092, so that listener must exist and be advertised so.
+    assert "INTERNAL://:19092" in kafka_env["KAFKA_LISTENERS"]
+    assert "INTERNAL://kafka:19092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]

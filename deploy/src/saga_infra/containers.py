@@ -18,6 +18,8 @@ from shared_events.kafka.topics import ensure_topics
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
 POSTGRES_IMAGE = "postgres:15"
+# kafka-storage format wants a UUID as 22 characters of URL-safe base64 (Kafka's Uuid).
+KAFKA_CLUSTER_ID = "Wm8cfjstTI6fECo7TF1ufw"
 _START_SCRIPT = "/tmp/saga-kafka-start.sh"
 _SQL_DIR = "/tmp/saga-sql"
 _DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
@@ -143,7 +145,7 @@ class ContainerStack:
 def _kafka_env(settings: Settings) -> dict[str, str]:
     """apache/kafka image configuration: single KRaft node, same broker settings as locally."""
     return {
-        "CLUSTER_ID": "c2FnYS10ZXN0LWNsdXN0ZXI",
+        "CLUSTER_ID": KAFKA_CLUSTER_ID,
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",
         "KAFKA_LISTENERS": (
