@@ -163,7 +163,7 @@ def create_app(
     def ready() -> JSONResponse:
         parts = dict(readiness())
         ok = all(parts.values())
-        body: dict[str, Any] = {"status": "ok" if ok else "not ready", "checks": parts}
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": parts}
         body["not_ready"] = sorted(name for name, up in parts.items() if not up)
         return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -154,7 +154,7 @@ def create_app(
         """200 when every part this instance runs is ready, else 503 naming the others."""
         parts = dict(readiness())
         not_ready = sorted(name for name, ok in parts.items() if not ok)
-        body = {"status": "not ready" if not_ready else "ready", "parts": parts}
+        body = {"status": "not ready" if not_ready else "ready", "checks": parts}
         return JSONResponse({**body, "not_ready": not_ready}, 503 if not_ready else 200)
 
     @app.get("/metrics", include_in_schema=False)

@@ -217,7 +217,7 @@ def test_health_and_metrics(client, catalog):
 
     assert client.get("/health/live").status_code == 200
     ready = client.get("/health/ready")
-    assert ready.status_code == 200 and ready.json()["parts"] == {"database": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True}
     metrics = client.get("/metrics").text
     assert 'order_http_requests_total{method="POST",route="/orders",status="201"}' in metrics
     assert "order_orders_placed_total 1.0" in metrics
