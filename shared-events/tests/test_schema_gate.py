@@ -145,6 +145,21 @@ def test_a_new_version_with_an_upcaster_passes(schemas_dir: Path) -> None:
     assert (schemas_dir / "PaymentFailed" / "v2.json").is_file()
 
 
+class PaymentFailedV2WithOptionalDetail(OrderCancelledWithoutReason):
+    event_type: ClassVar[str] = "PaymentFailed"
+    event_version: ClassVar[int] = 2
+    topic: ClassVar[str] = PAYMENT_EVENTS
+    reason: Literal["insufficient_funds", "unknown_customer"]
+    detail: str | None = None
+
+
+def test_an_additive_new_version_passes_without_an_upcaster(schemas_dir: Path) -> None:
+    registry = catalog_with(PaymentFailedV2WithOptionalDetail)
+    assert "PaymentFailed v2: no committed schema" in problems_of(registry, schemas_dir)
+    assert generate(registry, schemas_dir).problems == []
+    assert check(registry, schemas_dir).problems == []
+
+
 def test_order_created_v2_without_its_upcaster_would_break_v1_data() -> None:
     found = problems_of(catalog_with(upcasters={}), SCHEMAS_DIR)
     assert "OrderCreated v2: readers of v2 cannot read v1 data: currency: new required" in found
