@@ -82,6 +82,10 @@ class EventConsumer:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
+            # A crashed member keeps its partitions until the broker stops hearing from it;
+            # librdkafka's 45 s default stalled a restarted service for that long (chaos run).
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 2_000,
             **(config_overrides or {}),
         }
         self._dlq = DeadLetterQueue(dead_letter_topic, group_id, bootstrap_servers)
