@@ -181,3 +181,33 @@ def test_relay_wakes_on_notify_without_waiting_for_the_poll(db, kit, new_topic) 
         kit.wait_for(lambda: relay.published == 1, timeout_s=10)
     finally:
         loop.stop(timeout_s=40)
+
+
+def test_commits_close_together_share_a_round_while_an_idle_wake_up_is_served_at_once(
+    db, kit, new_topic
+) -> None:
+    topic = new_topic(partitions=1)
+    model = kit.probe_model(topic)
+    relay = OutboxRelay(
+        db.engine, db.outbox, kit.bootstrap, poll_interval_s=30.0, min_round_interval_s=1.0
+    )
+    loop = kit.loop(relay.run)
+    try:
+        kit.wait_for(lambda: relay.healthy)
+        threading.Event().wait(1.2)  # idle: past the first round's interval, waiting on LISTEN
+        before = relay.rounds
+        first, *rest = kit.envelopes(model, [f"k{i % 3}" for i in range(10)])
+        with db.sessions.begin() as session:
+            Outbox(db.outbox).add(session, first)
+        kit.wait_for(lambda: relay.published == 1, timeout_s=0.8)  # well inside the interval
+        for envelope in rest:
+            with db.sessions.begin() as session:  # nine commits, nine NOTIFYs, 0.1 s apart
+                Outbox(db.outbox).add(session, envelope)
+            threading.Event().wait(0.1)
+        kit.wait_for(lambda: relay.published == 10, timeout_s=15)
+        threading.Event().wait(1.5)  # a wake-up still queued would start another round
+        assert kit.topic_size(topic) == 10
+        # The first commit's round at once, then one round for the nine behind it.
+        assert relay.rounds - before <= 3, relay.rounds - before
+    finally:
+        loop.stop(timeout_s=40)

@@ -42,6 +42,7 @@ class OutboxRelay:
         retention: timedelta | None = timedelta(days=7),
         prune_interval_s: float = 600.0,
         backoff: Backoff | None = None,
+        min_round_interval_s: float = 0.02,
         duplicate_every_event: bool = False,
     ) -> None:
         self.engine = engine
@@ -50,6 +51,10 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.retention = retention
         self.prune_interval_s = prune_interval_s
+        # Under load every commit NOTIFYs; rounds this close together would each carry a row
+        # or two and spend the CPU the consumers need. When idle, a wake-up is served at once.
+        self.min_round_interval_s = min_round_interval_s
+        self.rounds = 0
         # Test switch (the duplicate storm): publish each batch twice, same event ids.
         self.duplicate_every_event = duplicate_every_event
         self.channel = notify_channel(table)
@@ -62,6 +67,7 @@ class OutboxRelay:
         self._running = False
         self._healthy = False
         self._last_prune = 0.0
+        self._last_round = 0.0
 
     @property
     def running(self) -> bool:
@@ -110,6 +116,8 @@ class OutboxRelay:
             self._producer = None
 
     def _publish_batch(self) -> tuple[int, bool]:
+        self._last_round = time.monotonic()
+        self.rounds += 1
         with self.engine.begin() as conn:
             rows, held_back = claim_batch(conn, self.table, self.batch_size)
             if not rows:
@@ -154,13 +162,24 @@ class OutboxRelay:
             # Short slices keep `stop` responsive; a NOTIFY (a commit that wrote outbox
             # rows) ends the wait at once. Unread notifications wait in the socket.
             while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
-                for _ in listener.notifies(timeout=min(left, _WAIT_SLICE_S), stop_after=1):
+                wake_ups = listener.notifies(timeout=min(left, _WAIT_SLICE_S), stop_after=1)
+                woken = next(wake_ups, None) is not None
+                wake_ups.close()  # it holds the connection's lock while open
+                if woken:
+                    self._settle(listener, stop)
                     return
         except psycopg.Error as error:
             # Polling still works without LISTEN; reconnect on the next wait.
             self._close_listener()
             log.warning("outbox listen failed, polling", error=str(error), channel=self.channel)
             stop.wait(max(0.0, deadline - time.monotonic()))
+
+    def _settle(self, listener: psycopg.Connection[Any], stop: threading.Event) -> None:
+        # Let commits close behind this one join the round, then drop the wake-ups they
+        # queued: the next claim sees all of their rows at once.
+        stop.wait(max(0.0, self._last_round + self.min_round_interval_s - time.monotonic()))
+        for _ in listener.notifies(timeout=0):
+            pass
 
     def _ensure_listener(self) -> psycopg.Connection[Any]:
         if self._listener is None or self._listener.closed:
