@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from saga_infra.endpoints import Infra
 from shared_events.kafka.topics import ensure_topics, main, saga_topics
@@ -40,3 +41,19 @@ def test_topics_command_fails_fast_without_a_broker(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and err[0].startswith("error: Kafka at 127.0.0.1:")
+
+
+def test_event_topics_have_the_configured_partitions(infra: Infra) -> None:
+    ensure_topics(infra.kafka_bootstrap, partitions=6)
+    metadata = AdminClient({"bootstrap.servers": infra.kafka_bootstrap}).list_topics(timeout=15)
+    expected = int(os.environ.get("TOPIC_PARTITIONS", "6"))
+    for name in EVENT_TOPICS:
+        assert len(metadata.topics[name].partitions) == expected, name
+
+
+def test_the_broker_never_creates_topics_on_its_own(infra: Infra) -> None:
+    admin = AdminClient({"bootstrap.servers": infra.kafka_bootstrap})
+    broker_id = next(iter(admin.list_topics(timeout=15).brokers))
+    resource = ConfigResource(ResourceType.BROKER, str(broker_id))
+    configs = admin.describe_configs([resource])[resource].result(timeout=15)
+    assert configs["auto.create.topics.enable"].value == "false"
