@@ -47,6 +47,7 @@ class RunResult:
     drain_s: float = 0.0
     settled_after_s: float | None = None  # when the deadline was missed: when it did settle
     check_s: float = 0.0
+    total_s: float = 0.0  # the whole run: stack up, set-up, load, drain, checks, stack down
     dead_letters: int = 0
     api_checked: int = 0
 
@@ -57,11 +58,14 @@ class RunResult:
 
 def run(config: RunConfig, report: Progress) -> RunResult:
     """Bring the chaos stack up if needed, run, check, and stop what this run started."""
+    began = time.monotonic()
     chaos = system.bring_up(report)
     try:
-        return _run(chaos, config, report)
+        result = _run(chaos, config, report)
     finally:
         system.shut_down(chaos, report)
+    result.total_s = time.monotonic() - began
+    return result
 
 
 def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult:
