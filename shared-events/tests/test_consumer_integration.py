@@ -1,10 +1,5 @@
 """The idempotent consumer against a real broker and database."""
 
-import json
-import signal
-import subprocess
-import sys
-import time
 import uuid
 
 import orjson
@@ -253,55 +248,3 @@ def test_the_worker_is_ready_once_both_loops_run_and_drains_on_stop(db, kit, new
     assert not worker.ready and not worker.alive
     assert db.scalar("SELECT count(*) FROM {s}.effects") == 2
     assert committed_offset(kit, f"g-{model.topic}", model.topic) == 2
-
-
-CRASHING_MEMBER = """
-import json, sys
-from confluent_kafka import Consumer
-config = json.loads(sys.argv[1])
-consumer = Consumer(config)
-consumer.subscribe([sys.argv[2]], on_assign=lambda c, ps: print("assigned", flush=True))
-while True:
-    consumer.poll(0.2)
-"""
-
-
-def test_a_crashed_members_partitions_are_reassigned_in_seconds_not_the_45_s_default(
-    db, kit, new_topic
-) -> None:
-    topic, dlq = new_topic(partitions=2), new_topic()
-    consumer = make_consumer(db, kit, topic, dlq, {}, cls=ConsumerNotingAssignments)
-    assert isinstance(consumer, ConsumerNotingAssignments)
-    config = {k: v for k, v in consumer._config.items() if not callable(v)}
-    member = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_MEMBER, json.dumps(config), topic],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert member.stdout is not None and member.stdout.readline().strip() == "assigned"
-        member.send_signal(signal.SIGKILL)  # no LeaveGroup: the broker must notice by itself
-        member.wait(10)
-        began = time.monotonic()
-        loop = kit.loop(consumer.run)
-        try:
-            kit.wait_for(lambda: consumer.assigned_partitions == {0, 1}, timeout_s=60)
-            waited = time.monotonic() - began
-        finally:
-            loop.stop(timeout_s=30)
-        assert waited < 30, f"partitions came back after {waited:.0f} s"
-    finally:
-        if member.poll() is None:
-            member.kill()
-        member.wait(10)
-        assert member.stdout is not None
-        member.stdout.close()
-
-
-class ConsumerNotingAssignments(EventConsumer):
-    # The client's own assignment() blocks while another thread polls it.
-    assigned_partitions: set[int] = set()
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        super()._on_assign(consumer, partitions)
-        self.assigned_partitions = self.assigned_partitions | {tp.partition for tp in partitions}
