@@ -13,8 +13,8 @@ import structlog
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
+from payment_service.db import SqlUnitOfWork
 from payment_service.handlers import CompensateOrder, PayOrder, compensate_order, pay_order
-from payment_service.repository import SqlUnitOfWork
 from shared_events import Envelope, Event, OrderCancelled, OrderCreated
 from shared_events.topics import ORDER_EVENTS
 

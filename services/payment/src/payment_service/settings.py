@@ -6,7 +6,7 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
-from payment_service.db import database_url
+from payment_service.tables import database_url
 
 LOCAL_PASSWORD = "payment_service"
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.bootstrap import alembic_config
 from payment_service.consumer import HANDLERS
-from payment_service.db import outbox, processed_events
+from payment_service.db import SqlUnitOfWork
 from payment_service.domain import LedgerEntry, LedgerSummary
 from payment_service.handlers import (
     OpenAccount,
@@ -25,8 +25,8 @@ from payment_service.handlers import (
     list_payments,
     open_account,
 )
-from payment_service.repository import SqlUnitOfWork
 from payment_service.settings import Settings
+from payment_service.tables import outbox, processed_events
 from shared_events import (
     CancelReason,
     Envelope,

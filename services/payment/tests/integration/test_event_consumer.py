@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.consumer import HANDLERS
-from payment_service.db import processed_events
+from payment_service.tables import processed_events
 from shared_events.kafka import encode
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.topics import dead_letter_topic

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import select
 
-from payment_service.db import outbox
+from payment_service.db import SqlUnitOfWork
 from payment_service.domain import (
     Account,
     AccountAlreadyExists,
@@ -16,7 +16,7 @@ from payment_service.domain import (
 )
 from payment_service.handlers import UnitOfWork
 from payment_service.memory import MemoryStore, MemoryUnitOfWork
-from payment_service.repository import SqlUnitOfWork
+from payment_service.tables import outbox
 from shared_events import Event, PaymentFailureReason, PaymentProcessed
 from shared_events.kafka import decode
 

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from payment_service.db import SCHEMA, metadata
 from payment_service.settings import Settings
+from payment_service.tables import SCHEMA, metadata
 
 
 def _run(connection: Connection) -> None:
