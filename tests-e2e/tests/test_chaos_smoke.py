@@ -1,8 +1,10 @@
 """A short chaos run on its own stack: every component crashes once, no invariant breaks."""
 
+import csv
 import os
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +31,7 @@ def system_is_up() -> None:
     "ignore:Exception ignored in. <function Popen.__del__:pytest.PytestUnraisableExceptionWarning"
 )
 def test_saga_keeps_its_invariants_while_every_component_crashes(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     environ = dict(os.environ)
     point_at_chaos_stack(environ)
@@ -37,7 +39,9 @@ def test_saga_keeps_its_invariants_while_every_component_crashes(
         monkeypatch.delenv(var)
     for var, value in environ.items():
         monkeypatch.setenv(var, value)
-    config = RunConfig(orders=150, faults=5, concurrency=6, seed=7, api_sample=150)
+    config = RunConfig(
+        orders=150, faults=5, concurrency=6, seed=7, api_sample=150, report_dir=tmp_path
+    )
 
     result = run(config, print)
 
@@ -47,6 +51,13 @@ def test_saga_keeps_its_invariants_while_every_component_crashes(
     assert len(result.record.placed) == config.orders, report
     assert result.backlog.settled, report
     assert result.violations == [], report
+    # The timeline: backlog samples and one band per fault, as CSV and as a plot.
+    csv_file, png_file = result.report_files
+    with csv_file.open() as rows:
+        lines = list(csv.DictReader(rows))
+    assert sorted(line["fault"] for line in lines if line["fault"]) == sorted(KINDS)
+    assert sum(1 for line in lines if line["accepted"]) >= 3
+    assert png_file.read_bytes().startswith(b"\x89PNG")
 
 
 def test_chaos_env_never_points_at_the_default_stack() -> None:

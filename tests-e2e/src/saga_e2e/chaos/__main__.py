@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 from saga_e2e.chaos.report import summary
@@ -28,6 +29,9 @@ def parse(argv: list[str]) -> RunConfig:
     parser.add_argument(
         "--settle-cap", type=float, default=300.0, help="after a missed deadline, wait to diagnose"
     )
+    parser.add_argument(
+        "--report-dir", type=Path, default=Path(".local/chaos"), help="timeline CSV and PNG"
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else int(time.time())
     return RunConfig(
@@ -39,6 +43,7 @@ def parse(argv: list[str]) -> RunConfig:
         api_sample=args.api_sample,
         rate=args.rate,
         settle_cap_s=args.settle_cap,
+        report_dir=args.report_dir,
     )
 
 

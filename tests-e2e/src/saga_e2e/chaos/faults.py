@@ -120,6 +120,7 @@ class FaultInjector(threading.Thread):
         self.log = FaultLog()
         self.error: BaseException | None = None
         self.stopping = threading.Event()
+        self.on_fault: Callable[[str, float], None] = lambda kind, outage_s: None
 
     def gate(self, index: int) -> None:
         """Hold order `index` until every fault due before it has crashed its component."""
@@ -137,6 +138,7 @@ class FaultInjector(threading.Thread):
                 outage = inject(self.settings, kind, down_s, self._crashed[index].set)
                 line = f"fault {index + 1}/{len(self.kinds)}: {kind} crashed, back in {outage:.1f}s"
                 self.log.record(kind, line)
+                self.on_fault(kind, outage)
                 self.report(line)
             wait_all_ready(self.settings)
         except BaseException as exc:  # reported by the run; the load must not hang on it

@@ -46,6 +46,7 @@ def summary(result: RunResult) -> str:
         ),
         ("checks", f"{result.check_s:.1f} s (db: all orders; api: {result.api_checked} orders)"),
         ("total time", f"{result.total_s / 60:.1f} min"),
+        ("timeline", ", ".join(str(path) for path in result.report_files) or "-"),
         ("violations", str(len(result.violations))),
     ]
     kinds = Counter(v.split(":", 1)[0] for v in result.violations)

@@ -7,12 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 
 from saga_e2e.chaos import api_checks, db_checks, drain, faults, system
 from saga_e2e.chaos.load import Load, LoadRecord, set_up
 from saga_e2e.chaos.plan import Plan, expected_outcomes, make_plan
+from saga_e2e.chaos.timeline import Sampler, Timeline
 from saga_e2e.client import TERMINAL, SagaClient, ServiceUrls
 
 Progress = Callable[[str], None]
@@ -30,6 +32,7 @@ class RunConfig:
     api_sample: int = 2_000
     rate: float = 0.0  # orders started per second at most; 0 = as fast as the threads go
     settle_cap_s: float = 300.0  # after a missed deadline, how long to wait to diagnose
+    report_dir: Path = Path(".local/chaos")  # the run's timeline as CSV and PNG
 
 
 @dataclass
@@ -48,6 +51,7 @@ class RunResult:
     settled_after_s: float | None = None  # when the deadline was missed: when it did settle
     check_s: float = 0.0
     total_s: float = 0.0  # the whole run: stack up, set-up, load, drain, checks, stack down
+    report_files: list[Path] = field(default_factory=list)
     dead_letters: int = 0
     api_checked: int = 0
 
@@ -90,10 +94,21 @@ def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult
         settings, kinds, len(plan.orders), load.placing_begun, rng, report
     )
     load.gate = injector.gate
+    dsn = settings.dsn()
+    timeline = Timeline()
+    injector.on_fault = timeline.add_fault
+
+    def read_backlog() -> tuple[int, drain.Backlog]:
+        with load.record.lock:
+            placed_ids = list(load.record.placed)
+        return len(placed_ids), drain.backlog(dsn, settings.kafka_bootstrap, placed_ids)
+
+    sampler = Sampler(timeline, read_backlog)
     began = time.monotonic()
     ticker = _Ticker(load, injector, report)
     injector.start()
     ticker.start()
+    sampler.start()
     try:
         load.run()
         while injector.is_alive() and injector.error is None:
@@ -107,7 +122,6 @@ def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult
     load_s = time.monotonic() - began
     placed = load.record.placed
     report(f"chaos: load done in {load_s:.1f} s; draining {len(placed)} accepted orders")
-    dsn = settings.dsn()
     backlog, drain_s = drain.wait_settled(
         dsn, settings.kafka_bootstrap, list(placed), config.drain_deadline_s, report
     )
@@ -123,6 +137,8 @@ def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult
         if result.backlog.settled:
             result.settled_after_s = drain_s + more_s
         result.violations.append(f"drain deadline: {late}")
+    sampler.stop()
+    result.report_files = _write_timeline(timeline, config, plan.run_id)
     began = time.monotonic()
     _check(result, dsn, urls, config, rng)
     result.dead_letters = drain.dead_letters(settings.kafka_bootstrap) - dlq_before
@@ -130,6 +146,15 @@ def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult
         result.violations.append(f"dead letters: {result.dead_letters} written during the run")
     result.check_s = time.monotonic() - began
     return result
+
+
+def _write_timeline(timeline: Timeline, config: RunConfig, run_id: str) -> list[Path]:
+    csv_file, png_file = (config.report_dir / f"{run_id}.{ext}" for ext in ("csv", "png"))
+    timeline.write_csv(csv_file)
+    pace = f"{config.rate:g} orders/s" if config.rate else "unpaced"
+    title = f"{run_id}: {config.orders} orders ({pace})"
+    timeline.plot(png_file, f"{title}, {len(timeline.faults)} faults")
+    return [csv_file, png_file]
 
 
 def _check(
