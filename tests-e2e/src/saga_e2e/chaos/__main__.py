@@ -20,14 +20,19 @@ def parse(argv: list[str]) -> RunConfig:
     parser.add_argument("--orders", type=int, default=10_000, help="orders to place")
     parser.add_argument("--faults", type=int, default=30, help="crashes to inject")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
-    parser.add_argument("--drain-deadline", type=float, default=60.0, help="seconds to settle")
+    parser.add_argument(
+        "--drain-deadline", type=float, default=60.0, help="seconds for every order to be terminal"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed (default: time-based)")
     parser.add_argument("--api-sample", type=int, default=2_000, help="orders checked over HTTP")
-    # 12/s leaves the saga headroom to catch up after each crash on a 2-core machine; 15/s
-    # already ends a run with a backlog, 20/s (unpaced: more) outruns the consumers.
-    parser.add_argument("--rate", type=float, default=12.0, help="orders/s at most (0: unpaced)")
+    # 11/s leaves the saga headroom to catch up after each crash on a 2-core machine; at 12/s
+    # the lag kept growing through a run, and 20/s outran the consumers for good.
+    parser.add_argument("--rate", type=float, default=11.0, help="orders/s at most (0: unpaced)")
     parser.add_argument(
-        "--settle-cap", type=float, default=300.0, help="after a missed deadline, wait to diagnose"
+        "--settle-cap",
+        type=float,
+        default=300.0,
+        help="then seconds for refunds, releases and lag to finish",
     )
     parser.add_argument(
         "--report-dir", type=Path, default=Path(".local/chaos"), help="timeline CSV and PNG"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from shared_events.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS
 
@@ -33,7 +33,7 @@ class Backlog:
         return self.not_terminal == self.unsent == self.lag == 0
 
 
-def backlog(dsn: str, bootstrap: str, order_ids: Collection[str]) -> Backlog:
+def backlog(dsn: str, lag: LagProbe, order_ids: Collection[str]) -> Backlog:
     """Accepted orders not yet terminal, unsent outbox rows, and consumer lag, right now."""
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         row = conn.execute(
@@ -47,27 +47,50 @@ def backlog(dsn: str, bootstrap: str, order_ids: Collection[str]) -> Backlog:
         for schema in SCHEMAS:
             sent = conn.execute(f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL")
             unsent += int((sent.fetchone() or (0,))[0])
-    return Backlog(not_terminal, unsent, consumer_lag(bootstrap))
+    return Backlog(not_terminal, unsent, lag.lag())
 
 
-def consumer_lag(bootstrap: str) -> int:
-    """Messages on the event topics that their consumer groups have not committed yet."""
-    total = 0
-    for group, topics in CONSUMED.items():
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+class LagProbe:
+    """Consumer lag of the saga's groups, through one client per group kept between calls.
+
+    The clients only read their group's committed offsets (they never subscribe or join);
+    keeping them saves a connection and a metadata round per group on every sample, which
+    on a loaded 2-core machine slowed the very saga being measured. One probe per thread.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._clients: dict[str, Consumer] = {}
+
+    def lag(self) -> int:
+        """Messages on the event topics that their consumer groups have not committed yet."""
         try:
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            ]
-            for tp in consumer.committed(partitions, timeout=10):
-                low, high = consumer.get_watermark_offsets(tp, timeout=10)
-                committed = tp.offset if tp.offset >= 0 else low
-                total += max(0, high - committed)
-        finally:
-            consumer.close()
-    return total
+            return sum(self._group_lag(group, topics) for group, topics in CONSUMED.items())
+        except Exception:
+            self.close()  # reconnect from scratch next time (e.g. after a broker restart)
+            raise
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _group_lag(self, group: str, topics: tuple[str, ...]) -> int:
+        client = self._clients.get(group)
+        if client is None:
+            config = {"bootstrap.servers": self.bootstrap, "group.id": group, "log_level": 0}
+            client = self._clients[group] = Consumer(config)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in client.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        total = 0
+        for tp in client.committed(partitions, timeout=10):
+            low, high = client.get_watermark_offsets(tp, timeout=10)
+            committed = tp.offset if tp.offset >= 0 else low
+            total += max(0, high - committed)
+        return total
 
 
 def dead_letters(bootstrap: str) -> int:
@@ -85,20 +108,26 @@ def dead_letters(bootstrap: str) -> int:
         consumer.close()
 
 
-def wait_settled(
-    dsn: str, bootstrap: str, order_ids: Collection[str], deadline_s: float, report: Progress
+def wait_until(
+    done: Callable[[Backlog], bool],
+    dsn: str,
+    lag: LagProbe,
+    order_ids: Collection[str],
+    deadline_s: float,
+    report: Progress,
 ) -> tuple[Backlog, float]:
-    """Poll until settled twice in a row or the deadline; the last backlog and the time taken."""
+    """Poll until `done` holds twice in a row or the deadline; the last backlog and time taken."""
     began = time.monotonic()
-    last, settled_once, next_report = Backlog(-1, -1, -1), False, began + 5
+    last, held_once, next_report = Backlog(-1, -1, -1), False, began + 5
     while True:
         try:
-            last = backlog(dsn, bootstrap, order_ids)
-        except (psycopg.Error, KeyError) as exc:  # a component still recovering: poll again
+            last = backlog(dsn, lag, order_ids)
+        except (psycopg.Error, KafkaException, KeyError) as exc:  # still recovering: poll again
             report(f"drain: backlog unavailable ({type(exc).__name__})")
-        if last.settled and settled_once:
+        holds = last.not_terminal >= 0 and done(last)
+        if holds and held_once:
             return last, time.monotonic() - began
-        settled_once = last.settled
+        held_once = holds
         if time.monotonic() - began > deadline_s:
             return last, time.monotonic() - began
         if time.monotonic() >= next_report:
@@ -108,3 +137,13 @@ def wait_settled(
             )
             next_report += 5
         time.sleep(0.5)
+
+
+def all_terminal(backlog: Backlog) -> bool:
+    """Every accepted order is CONFIRMED or CANCELLED (compensation may still be in flight)."""
+    return backlog.not_terminal == 0
+
+
+def settled(backlog: Backlog) -> bool:
+    """Nothing in flight: orders terminal, outboxes sent, every group caught up."""
+    return backlog.settled

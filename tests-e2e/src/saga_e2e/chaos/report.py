@@ -63,11 +63,12 @@ def summary(result: RunResult) -> str:
 
 def _drain(result: RunResult) -> str:
     deadline = result.config.drain_deadline_s
-    if result.settled_after_s is not None:
-        return f"deadline {deadline:.0f} s MISSED; settled after {result.settled_after_s:.1f} s"
+    missed = any(v.startswith("drain deadline") for v in result.violations)
+    terminal = "MISSED" if missed else "met"
+    line = f"all orders terminal in {result.drain_s:.1f} s (deadline {deadline:.0f} s {terminal})"
     if not result.backlog.settled:
-        return f"NOT settled ({result.backlog})"
-    return f"{result.drain_s:.1f} s (deadline {deadline:.0f} s)"
+        return f"{line}; NOT settled ({result.backlog})"
+    return f"{line}; settled {result.settle_s:.1f} s later"
 
 
 def _join(counts: Counter[str]) -> str:

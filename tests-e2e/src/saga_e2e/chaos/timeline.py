@@ -106,7 +106,7 @@ class Sampler:
         self,
         timeline: Timeline,
         read: Callable[[], tuple[int, Backlog]],
-        interval_s: float = 2.0,
+        interval_s: float = 5.0,
     ) -> None:
         self.timeline, self.read, self.interval_s = timeline, read, interval_s
         self.stopping = threading.Event()
