@@ -24,9 +24,7 @@ class DeliveryWorker:
     @property
     def ready(self) -> bool:
         """Whether the consumer has joined its group and the relay loop runs, both healthy."""
-        relay_ok = self.relay is None or self.relay.healthy
-        consumer_ok = self.consumer is None or (self.consumer.assigned and self.consumer.healthy)
-        return relay_ok and consumer_ok and self.alive
+        return self.alive and all(self.readiness().values())
 
     def readiness(self) -> dict[str, bool]:
         """Each loop this worker runs -> whether it is running healthy (consumer also assigned)."""
