@@ -148,6 +148,17 @@ def test_a_held_partition_is_paused_rewound_and_resumed_when_due() -> None:
     assert progress.held_offset("t", 3) is None
 
 
+def test_a_held_partition_given_up_in_a_rebalance_is_resumed_so_it_does_not_return_paused() -> None:
+    progress, consumer = PartitionProgress(), FakeConsumer()
+    progress.hold(consumer, "t", 2, 10, delay_s=60.0)
+    progress.processed("t", 3, 5)
+    consumer.calls.clear()
+    progress.give_up(consumer, [("t", 2), ("t", 3)])
+    assert [(name, [p for p, _ in tps]) for name, tps in consumer.calls] == [("resume", [2])]
+    assert progress.held_offset("t", 2) is None
+    assert progress.take_pending() == []
+
+
 def test_dead_letter_headers_keep_the_originals_and_say_why() -> None:
     record = ConsumedRecord("orders", 2, 41, b"k", b"v", [("event_type", b"OrderCreated")])
     headers = dict(

@@ -252,18 +252,18 @@ class EventConsumer:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self._progress.commit(consumer, revoked)
-        self._forget(revoked)
+        self._give_up(consumer, revoked)
         log.info("partitions revoked", consumer=self.group_id, partitions=_names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another member may own them already: committing now could move its offsets.
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self._progress.take_pending(lost)
-        self._forget(lost)
+        self._give_up(consumer, lost)
         log.warning("partitions lost", consumer=self.group_id, partitions=_names(partitions))
 
-    def _forget(self, partitions: set[tuple[str, int]]) -> None:
-        self._progress.forget(partitions)
+    def _give_up(self, consumer: Consumer, partitions: set[tuple[str, int]]) -> None:
+        self._progress.give_up(consumer, partitions)
         for key in [k for k in self._attempts if (k[0], k[1]) in partitions]:
             del self._attempts[key]
 

@@ -77,6 +77,19 @@ class PartitionProgress:
                 log.warning("could not resume", topic=key[0], partition=key[1], error=str(error))
                 self._holds[key] = (offset, now + retry_s)
 
+    def give_up(self, consumer: Consumer, partitions: Iterable[PartitionId]) -> None:
+        """Drop all state of partitions leaving this consumer, resuming the held ones first."""
+        # librdkafka keeps a partition paused across a rebalance: one given up while held
+        # would come back paused, with no hold left to resume it, and stall for good. While
+        # the rebalance callback runs it is still assigned, so resuming it here takes effect.
+        held = [TopicPartition(t, p) for t, p in partitions if (t, p) in self._holds]
+        if held:
+            try:
+                consumer.resume(held)
+            except KafkaException as error:
+                log.warning("could not resume a partition given up", error=str(error))
+        self.forget(partitions)
+
     def forget(self, partitions: Iterable[PartitionId]) -> None:
         """Drop all state of partitions this consumer no longer owns."""
         for key in partitions:

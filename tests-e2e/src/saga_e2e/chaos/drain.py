@@ -75,7 +75,20 @@ class LagProbe:
             client.close()
         self._clients.clear()
 
+    def lagging(self) -> list[str]:
+        """Each partition a group is behind on, as `group topic[p]: committed c of end e`."""
+        return [
+            f"{group} {topic}[{partition}]: committed {committed} of end {end}"
+            for group, topics in CONSUMED.items()
+            for topic, partition, committed, end in self._offsets(group, topics)
+            if end > committed
+        ]
+
     def _group_lag(self, group: str, topics: tuple[str, ...]) -> int:
+        return sum(max(0, end - committed) for *_, committed, end in self._offsets(group, topics))
+
+    def _offsets(self, group: str, topics: tuple[str, ...]) -> list[tuple[str, int, int, int]]:
+        """(topic, partition, committed offset, end offset) of every partition `group` reads."""
         client = self._clients.get(group)
         if client is None:
             config = {"bootstrap.servers": self.bootstrap, "group.id": group, "log_level": 0}
@@ -85,12 +98,11 @@ class LagProbe:
             for topic in topics
             for p in client.list_topics(topic, timeout=10).topics[topic].partitions
         ]
-        total = 0
+        offsets = []
         for tp in client.committed(partitions, timeout=10):
             low, high = client.get_watermark_offsets(tp, timeout=10)
-            committed = tp.offset if tp.offset >= 0 else low
-            total += max(0, high - committed)
-        return total
+            offsets.append((tp.topic, tp.partition, tp.offset if tp.offset >= 0 else low, high))
+        return offsets
 
 
 def dead_letters(bootstrap: str) -> int:

@@ -171,9 +171,18 @@ def _load_and_drain(
         if not result.backlog.settled:
             cap = f"{config.settle_cap_s:.0f} s"
             result.violations.append(f"not settled: {result.backlog} after another {cap}")
+            result.violations += [f"lagging: {line}" for line in _lagging(lag)]
     finally:
         lag.close()
     return result
+
+
+def _lagging(lag: drain.LagProbe) -> list[str]:
+    """Where the lag is, for the report of a run that did not settle."""
+    try:
+        return lag.lagging()
+    except Exception as error:  # a diagnosis must not hide the violation it explains
+        return [f"unknown ({type(error).__name__}: {error})"]
 
 
 def _write_timeline(timeline: Timeline, config: RunConfig, run_id: str) -> list[Path]:
