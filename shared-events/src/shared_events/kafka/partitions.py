@@ -84,8 +84,10 @@ class PartitionProgress:
         # the rebalance callback runs it is still assigned, so resuming it here takes effect.
         held = [TopicPartition(t, p) for t, p in partitions if (t, p) in self._holds]
         if held:
+            names = [f"{tp.topic}[{tp.partition}]" for tp in held]
             try:
                 consumer.resume(held)
+                log.info("held partitions resumed as they leave", partitions=names)
             except KafkaException as error:
                 log.warning("could not resume a partition given up", error=str(error))
         self.forget(partitions)
