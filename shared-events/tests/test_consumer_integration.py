@@ -1,5 +1,6 @@
 """The idempotent consumer against a real broker and database."""
 
+import time
 import uuid
 
 import orjson
@@ -39,8 +40,8 @@ def make_consumer(db, kit, topic, dlq, handlers, cls=EventConsumer, **kwargs) ->
         session_factory=db.sessions,
         processed_table=db.processed,
         dead_letter_topic=dlq,
-        retry_backoff=FAST_RETRY,
-        outage_backoff=FAST_RETRY,
+        retry_backoff=kwargs.pop("retry_backoff", FAST_RETRY),
+        outage_backoff=kwargs.pop("outage_backoff", FAST_RETRY),
         **kwargs,
     )
 
@@ -213,6 +214,45 @@ def test_an_unreachable_database_is_waited_for_and_never_dead_lettered(db, kit, 
     assert db.scalar("SELECT count(*) FROM {s}.effects") == 1
 
 
+def test_once_the_database_is_back_every_partition_waiting_for_it_retries_at_once(
+    db, kit, new_topic
+) -> None:
+    model = kit.probe_model(new_topic(partitions=3))
+    dlq = new_topic("dlq", partitions=1)
+    events = kit.envelopes(model, ["a", "b", "c"])
+    producer = Producer({"bootstrap.servers": kit.bootstrap})
+    for partition, envelope in enumerate(events):
+        key, value, headers = as_record(envelope)
+        producer.produce(model.topic, value, key, partition=partition, headers=headers)
+    assert producer.flush(30) == 0
+    outage = {"left": 3}  # one failure per partition: their holds grow to 1 s, 4 s and 16 s
+
+    def handler(envelope, session) -> None:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+        db.record_effect(envelope, session)
+
+    consumer = make_consumer(
+        db,
+        kit,
+        model.topic,
+        dlq,
+        {"Probe": handler},
+        registry=kit.registry(model),
+        outage_backoff=Backoff(initial_s=1.0, max_s=60.0, factor=4.0),
+    )
+    loop = kit.loop(consumer.run)
+    try:
+        kit.wait_for(lambda: outage["left"] == 0)
+        # The first retry (after 1 s) finds the database back; the other two follow it then,
+        # well before the 16 s the last one was held for.
+        kit.wait_for(lambda: consumer.processed == 3, timeout_s=10)
+    finally:
+        loop.stop()
+    assert db.scalar("SELECT count(*) FROM {s}.effects") == 3
+
+
 def test_events_without_a_handler_are_skipped_and_committed(db, kit, new_topic) -> None:
     topic = new_topic(partitions=1)
     model, other = kit.probe_model(topic), kit.probe_model(topic, "Other")
@@ -248,3 +288,29 @@ def test_the_worker_is_ready_once_both_loops_run_and_drains_on_stop(db, kit, new
     assert not worker.ready and not worker.alive
     assert db.scalar("SELECT count(*) FROM {s}.effects") == 2
     assert committed_offset(kit, f"g-{model.topic}", model.topic) == 2
+
+
+def test_a_stop_during_a_batch_finishes_the_batch_and_commits_it(db, kit, new_topic) -> None:
+    model = kit.probe_model(new_topic(partitions=1))
+    dlq = new_topic("dlq", partitions=1)
+    batch = kit.envelopes(model, ["a", "b", "c", "d", "e"])
+    produce(kit, model.topic, [as_record(envelope) for envelope in batch])
+    handled: list[object] = []
+
+    def slow_handler(envelope, session) -> None:
+        db.record_effect(envelope, session)
+        handled.append(envelope.event_id)
+        if len(handled) == 1:
+            loop.stop_event.set()  # SIGTERM arrives while the rest of the batch waits
+        time.sleep(0.2)
+
+    consumer = make_consumer(
+        db, kit, model.topic, dlq, {"Probe": slow_handler}, registry=kit.registry(model)
+    )
+    loop = kit.loop(consumer.run)
+    loop.thread.join(60)
+    assert not loop.thread.is_alive() and loop.error is None
+    # All five came in one fetch, so the stop waited for the fifth, then committed past it.
+    assert handled == [envelope.event_id for envelope in batch]
+    assert db.scalar("SELECT count(*) FROM {s}.effects") == 5
+    assert committed_offset(kit, f"g-{model.topic}", model.topic) == 5

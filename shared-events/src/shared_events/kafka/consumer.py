@@ -30,11 +30,16 @@ log = structlog.get_logger(__name__)
 
 
 class RetryLater(Exception):
-    """The message was not handled; its partition pauses and re-reads it after `delay_s`."""
+    """The message was not handled; its partition pauses and re-reads it after `delay_s`.
 
-    def __init__(self, delay_s: float) -> None:
+    `database_down`: it waits for the database, and is retried as soon as another message
+    shows the database is back, instead of sitting out its (growing) delay.
+    """
+
+    def __init__(self, delay_s: float, *, database_down: bool = False) -> None:
         super().__init__(f"retry in {delay_s:.2f}s")
         self.delay_s = delay_s
+        self.database_down = database_down
 
 
 class EventConsumer:
@@ -163,7 +168,9 @@ class EventConsumer:
                 fields = record.log_fields(self.group_id)
                 self._dead_letter(record, UNREADABLE_RECORD, _describe(unreadable), fields)
         except RetryLater as retry:
-            self._progress.hold(consumer, topic, partition, offset, retry.delay_s)
+            self._progress.hold(
+                consumer, topic, partition, offset, retry.delay_s, outage=retry.database_down
+            )
             return
         self._attempts.pop((topic, partition, offset), None)
         self._progress.processed(topic, partition, offset)
@@ -191,7 +198,11 @@ class EventConsumer:
         except Exception as error:
             self._on_failure(message, error, fields)
             return
-        self._database_down = False
+        if self._database_down:
+            # Back: the partitions held meanwhile retry now, not after their own delays
+            # (which grew with every partition that failed, up to the outage maximum).
+            self._database_down = False
+            self._progress.end_outage()
         self._outage.reset()
         if applied:
             self.processed += 1
@@ -214,7 +225,7 @@ class EventConsumer:
             self._database_down = True
             delay = self._outage.next_delay()
             log.warning("database unavailable, waiting", error=self.last_error, **fields)
-            raise RetryLater(delay) from error
+            raise RetryLater(delay, database_down=True) from error
         if failure is Failure.CONFLICT:
             log.info("transaction conflict, retrying", error=self.last_error, **fields)
             raise RetryLater(self.retry_backoff.initial_s) from error

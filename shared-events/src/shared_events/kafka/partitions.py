@@ -17,6 +17,7 @@ class PartitionProgress:
     def __init__(self) -> None:
         self._pending: dict[PartitionId, int] = {}
         self._holds: dict[PartitionId, tuple[int, float]] = {}
+        self._outage_holds: set[PartitionId] = set()  # held until the database is back
 
     def processed(self, topic: str, partition: int, offset: int) -> None:
         """Record that every message up to `offset` is done; its successor is committed."""
@@ -36,16 +37,33 @@ class PartitionProgress:
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:
-            # The events are recorded as processed: whoever re-reads them skips them.
-            log.warning("offset commit failed", error=str(error))
+            # Nothing is lost meanwhile (the events are recorded as processed, so whoever
+            # re-reads them skips them), but offsets dropped here would stay uncommitted until
+            # the partition's next message: kept, they are tried again with the next commit,
+            # unless the partition leaves this consumer first.
+            for tp in offsets:
+                self.processed(tp.topic, tp.partition, tp.offset - 1)
+            log.warning("offset commit failed, will retry", error=str(error))
 
     def hold(
-        self, consumer: Consumer, topic: str, partition: int, offset: int, delay_s: float
+        self,
+        consumer: Consumer,
+        topic: str,
+        partition: int,
+        offset: int,
+        delay_s: float,
+        *,
+        outage: bool = False,
     ) -> None:
-        """Pause a partition and rewind it to `offset`, to re-read it after `delay_s`."""
+        """Pause a partition and rewind it to `offset`, to re-read it after `delay_s`.
+
+        `outage`: it waits for the database; `end_outage` makes it due at once.
+        """
         # Pause before seek (librdkafka may drop a seek done before a pause); nothing
         # after `offset` is processed, so nothing after it is committed, until it is.
         self._holds[(topic, partition)] = (offset, time.monotonic() + delay_s)
+        if outage:
+            self._outage_holds.add((topic, partition))
         tp = TopicPartition(topic, partition, offset)
         try:
             consumer.pause([tp])
@@ -64,11 +82,20 @@ class PartitionProgress:
         hold = self._holds.get((topic, partition))
         return 0.0 if hold is None else max(0.0, hold[1] - time.monotonic())
 
+    def end_outage(self) -> None:
+        """Make every partition held for the database due now (`release_due` resumes them)."""
+        now = time.monotonic()
+        for key in self._outage_holds:
+            offset, deadline = self._holds[key]
+            self._holds[key] = (offset, min(deadline, now))
+        self._outage_holds.clear()
+
     def release_due(self, consumer: Consumer, retry_s: float) -> None:
         """Rewind and resume the partitions whose hold has expired."""
         now = time.monotonic()
         for key in [key for key, (_, deadline) in self._holds.items() if deadline <= now]:
             offset, _ = self._holds.pop(key)
+            self._outage_holds.discard(key)
             tp = TopicPartition(key[0], key[1], offset)
             try:
                 consumer.seek(tp)
@@ -97,3 +124,4 @@ class PartitionProgress:
         for key in partitions:
             self._pending.pop(key, None)
             self._holds.pop(key, None)
+            self._outage_holds.discard(key)
