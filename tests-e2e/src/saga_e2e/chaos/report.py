@@ -64,8 +64,11 @@ def summary(result: RunResult) -> str:
 def _drain(result: RunResult) -> str:
     deadline = result.config.drain_deadline_s
     missed = any(v.startswith("drain deadline") for v in result.violations)
-    terminal = "MISSED" if missed else "met"
-    line = f"all orders terminal in {result.drain_s:.1f} s (deadline {deadline:.0f} s {terminal})"
+    waited = f"{result.drain_s:.1f} s"
+    if missed:
+        line = f"orders not all terminal after {waited} (deadline {deadline:.0f} s MISSED)"
+    else:
+        line = f"all orders terminal in {waited} (deadline {deadline:.0f} s met)"
     if not result.backlog.settled:
         return f"{line}; NOT settled ({result.backlog})"
     return f"{line}; settled {result.settle_s:.1f} s later"
