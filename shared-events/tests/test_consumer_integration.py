@@ -46,10 +46,14 @@ def make_consumer(db, kit, topic, dlq, handlers, cls=EventConsumer, **kwargs) ->
     )
 
 
-def produce(kit, topic: str, records: list[tuple[bytes | None, bytes, list]]) -> None:
+def produce(
+    kit, topic: str, records: list[tuple[bytes | None, bytes, list]], *, spread: bool = False
+) -> None:
+    """Publish the records (with `spread`, the n-th to partition n, not by key)."""
     producer = Producer({"bootstrap.servers": kit.bootstrap, "enable.idempotence": True})
-    for key, value, headers in records:
-        producer.produce(topic, value=value, key=key, headers=headers)
+    for n, (key, value, headers) in enumerate(records):
+        where = {"partition": n} if spread else {}
+        producer.produce(topic, value=value, key=key, headers=headers, **where)
     assert producer.flush(30) == 0
 
 
@@ -60,6 +64,11 @@ def committed_offset(kit, group: str, topic: str, partition: int = 0) -> int:
         return int(tp.offset)
     finally:
         consumer.close()
+
+
+def refused_connection() -> OperationalError:
+    """What SQLAlchemy raises while Postgres is down."""
+    return OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
 
 
 def as_record(envelope):
@@ -193,7 +202,7 @@ def test_an_unreachable_database_is_waited_for_and_never_dead_lettered(db, kit, 
         if outage["left"]:
             outage["left"] -= 1
             seen_unhealthy.append(not consumer.healthy)
-            raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+            raise refused_connection()
         db.record_effect(envelope, session)
 
     consumer = make_consumer(
@@ -220,17 +229,13 @@ def test_once_the_database_is_back_every_partition_waiting_for_it_retries_at_onc
     model = kit.probe_model(new_topic(partitions=3))
     dlq = new_topic("dlq", partitions=1)
     events = kit.envelopes(model, ["a", "b", "c"])
-    producer = Producer({"bootstrap.servers": kit.bootstrap})
-    for partition, envelope in enumerate(events):
-        key, value, headers = as_record(envelope)
-        producer.produce(model.topic, value, key, partition=partition, headers=headers)
-    assert producer.flush(30) == 0
+    produce(kit, model.topic, [as_record(envelope) for envelope in events], spread=True)
     outage = {"left": 3}  # one failure per partition: their holds grow to 1 s, 4 s and 16 s
 
     def handler(envelope, session) -> None:
         if outage["left"]:
             outage["left"] -= 1
-            raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+            raise refused_connection()
         db.record_effect(envelope, session)
 
     consumer = make_consumer(
