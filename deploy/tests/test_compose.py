@@ -27,7 +27,8 @@ def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_compose_declares_infra_init_and_the_three_services(compose: dict[str, Any]) -> None:
-    assert set(_services(compose)) == {"kafka", "postgres", "init", *APP_PORTS}
+    migrations = {f"{name}-migrate" for name in APP_PORTS}
+    assert set(_services(compose)) == {"kafka", "postgres", "init", *migrations, *APP_PORTS}
 
 
 def test_kafka_is_a_single_kraft_node_without_topic_auto_creation(
@@ -73,9 +74,11 @@ def test_service_is_built_from_its_own_dockerfile_and_waits_for_its_dependencies
     assert service["ports"] == [f"127.0.0.1:${{{name.upper()}_HTTP_PORT:-{port}}}:{port}"]
     assert service["depends_on"] == {
         "init": {"condition": "service_completed_successfully"},
+        f"{name}-migrate": {"condition": "service_completed_successfully"},
         "postgres": {"condition": "service_healthy"},
         "kafka": {"condition": "service_healthy"},
     }
+    assert service["command"] == ["python", "-m", f"{name}_service", "serve"]
     assert "/health/ready" in " ".join(service["healthcheck"]["test"])
     assert f":{port}/" in " ".join(service["healthcheck"]["test"])
     env = service["environment"]
@@ -86,9 +89,45 @@ def test_service_is_built_from_its_own_dockerfile_and_waits_for_its_dependencies
     assert env[f"{prefix}_DB_PASSWORD"].startswith(f"${{{prefix}_DB_PASSWORD:-")
 
 
+@pytest.mark.parametrize("name", sorted(APP_PORTS))
+def test_each_schema_is_migrated_once_by_a_one_shot_job_before_its_service_starts(
+    compose: dict[str, Any], name: str
+) -> None:
+    # Not by the serving containers: scaled-out replicas would race through Alembic.
+    services = _services(compose)
+    job = services[f"{name}-migrate"]
+    assert job["build"] == services[name]["build"]
+    assert job["command"] == ["python", "-m", f"{name}_service", "migrate", "--wait", "60"]
+    assert job["restart"] == "no"
+    assert job["depends_on"] == {
+        "init": {"condition": "service_completed_successfully"},
+        "postgres": {"condition": "service_healthy"},
+    }
+    prefix = name.upper()
+    env = services[name]["environment"]
+    db_env = {key: value for key, value in env.items() if key.startswith(f"{prefix}_DB_")}
+    assert job["environment"] == db_env and f"{prefix}_DB_PASSWORD" in db_env
+    assert "migrate" not in " ".join(services[name]["command"])
+
+
+def test_every_one_shot_job_is_awaited_by_a_long_running_service(compose: dict[str, Any]) -> None:
+    # `docker compose up --wait` (make up) fails on an exited job no running service awaits.
+    services = _services(compose)
+    jobs = {name for name, service in services.items() if service.get("restart") == "no"}
+    awaited = {
+        job
+        for service in services.values()
+        if service.get("restart") != "no"
+        for job, rule in service.get("depends_on", {}).items()
+        if rule == {"condition": "service_completed_successfully"}
+    }
+    assert jobs == {"init", *(f"{name}-migrate" for name in APP_PORTS)}
+    assert jobs <= awaited
+
+
 def test_every_long_running_container_has_a_healthcheck(compose: dict[str, Any]) -> None:
     for name, service in _services(compose).items():
-        if name != "init":
+        if service.get("restart") != "no":  # one-shot jobs exit instead
             assert "healthcheck" in service, name
 
 
