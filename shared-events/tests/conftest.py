@@ -7,16 +7,21 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared_events import Envelope, Event, EventRegistry, new_envelope
+from shared_events.kafka.backoff import Backoff
+from shared_events.kafka.codec import encode
+from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.outbox import delivery_tables
 
 WAIT_S = 30.0
+FAST_RETRY = Backoff(initial_s=0.05, max_s=0.2)
+RawRecord = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
 class ProbeEvent(Event):
@@ -183,6 +188,61 @@ class Kit:
     def read_topic(self, topic: str, count: int, timeout_s: float = WAIT_S) -> list[Message]:
         """Read `count` records of `topic` from its beginning."""
         return read_topic(self.bootstrap, topic, count, timeout_s)
+
+    def consumer(
+        self,
+        db: Db,
+        topic: str,
+        dead_letters: str,
+        handlers: dict[str, Any],
+        cls: type[EventConsumer] = EventConsumer,
+        **options: Any,
+    ) -> EventConsumer:
+        """A consumer of `topic` in group `g-<topic>` applying to `db`, retrying fast."""
+        return cls(
+            bootstrap_servers=self.bootstrap,
+            group_id=options.pop("group_id", f"g-{topic}"),
+            topics=[topic],
+            handlers=handlers,
+            session_factory=db.sessions,
+            processed_table=db.processed,
+            dead_letter_topic=dead_letters,
+            retry_backoff=options.pop("retry_backoff", FAST_RETRY),
+            outage_backoff=options.pop("outage_backoff", FAST_RETRY),
+            **options,
+        )
+
+    @staticmethod
+    def record(envelope: Envelope[Event]) -> RawRecord:
+        """An envelope as the (key, value, headers) the codec writes."""
+        record = encode(envelope)
+        return record.key, record.value, record.headers
+
+    def produce(
+        self,
+        topic: str,
+        records: list[RawRecord],
+        *,
+        partitions: list[int] | None = None,
+        **config: Any,
+    ) -> None:
+        """Publish raw records (the n-th to `partitions[n]` when given, else by key)."""
+        producer = Producer(
+            {"bootstrap.servers": self.bootstrap, "enable.idempotence": True, **config}
+        )
+        for n, (key, value, headers) in enumerate(records):
+            where = {} if partitions is None else {"partition": partitions[n]}
+            producer.produce(topic, value=value, key=key, headers=headers, **where)
+        assert producer.flush(30) == 0
+
+    def committed_offset(self, group: str, topic: str, partition: int = 0) -> int:
+        """The offset `group` has committed on one partition of `topic`."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group})
+        try:
+            [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+            return int(tp.offset)
+        finally:
+            consumer.close()
 
     def topic_size(self, topic: str) -> int:
         """How many records a topic holds: the sum of its partitions' high watermarks."""

@@ -7,10 +7,9 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.codec import encode
 from shared_events.kafka.consumer import EventConsumer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -31,14 +30,12 @@ def test_a_crashed_members_partitions_are_reassigned_in_seconds_not_the_45_s_def
     db, kit, new_topic
 ) -> None:
     topic, dlq = new_topic(partitions=2), new_topic()
-    consumer = ConsumerNotingAssignments(
-        bootstrap_servers=kit.bootstrap,
-        group_id=f"g-{topic}",
-        topics=[topic],
-        handlers={},
-        session_factory=db.sessions,
-        processed_table=db.processed,
-        dead_letter_topic=dlq,
+    consumer = kit.consumer(
+        db,
+        topic,
+        dlq,
+        {},
+        cls=ConsumerNotingAssignments,
         retry_backoff=Backoff(initial_s=0.01, max_s=0.05),
     )
     config = {k: v for k, v in consumer._config.items() if not callable(v)}
@@ -105,14 +102,12 @@ def test_a_partition_held_for_a_retry_when_the_group_takes_it_away_is_read_again
             time.sleep(POLL_INTERVAL_S + 3)  # the group gives up on this member meanwhile
         db.record_effect(envelope, session)
 
-    consumer = ConsumerNotingAssignments(
-        bootstrap_servers=kit.bootstrap,
-        group_id=f"g-{model.topic}",
-        topics=[model.topic],
-        handlers={"Probe": handler},
-        session_factory=db.sessions,
-        processed_table=db.processed,
-        dead_letter_topic=dlq,
+    consumer = kit.consumer(
+        db,
+        model.topic,
+        dlq,
+        {"Probe": handler},
+        cls=ConsumerNotingAssignments,
         registry=kit.registry(model),
         retry_backoff=Backoff(initial_s=600, max_s=600),
         config_overrides={
@@ -120,12 +115,11 @@ def test_a_partition_held_for_a_retry_when_the_group_takes_it_away_is_read_again
             "max.poll.interval.ms": POLL_INTERVAL_S * 1000,
         },
     )
-    producer = Producer({"bootstrap.servers": kit.bootstrap})
     loop = kit.loop(consumer.run)
     try:
-        _produce_to(producer, model.topic, 0, held)
+        kit.produce(model.topic, [kit.record(held)], partitions=[0])
         kit.wait_for(lambda: calls.get(held.event_id) == 1)
-        _produce_to(producer, model.topic, 1, slow)
+        kit.produce(model.topic, [kit.record(slow)], partitions=[1])
         kit.wait_for(lambda: calls.get(held.event_id) == 2, timeout_s=60)
         kit.wait_for(lambda: consumer.processed == 2)
         taken_away = consumer.given_up  # before stopping, which revokes them too
@@ -136,11 +130,3 @@ def test_a_partition_held_for_a_retry_when_the_group_takes_it_away_is_read_again
 
 
 POLL_INTERVAL_S = 6  # the broker's least session timeout (group.min.session.timeout.ms)
-
-
-def _produce_to(producer: Producer, topic: str, partition: int, envelope) -> None:
-    record = encode(envelope)
-    producer.produce(
-        topic, value=record.value, key=record.key, headers=record.headers, partition=partition
-    )
-    assert producer.flush(30) == 0

@@ -5,9 +5,7 @@ import re
 
 import orjson
 import pytest
-from confluent_kafka import Producer
 
-from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.codec import encode, header
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.dead_letters import original_record, read_dead_letters
@@ -15,41 +13,11 @@ from shared_events.kafka.dlq import main as dlq
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-FAST = Backoff(initial_s=0.05, max_s=0.2)
-
-
-def make_consumer(db, kit, topic, dead_letters, handlers, registry, **kwargs) -> EventConsumer:
-    return EventConsumer(
-        bootstrap_servers=kit.bootstrap,
-        group_id=f"g-{topic}",
-        topics=[topic],
-        handlers=handlers,
-        session_factory=db.sessions,
-        processed_table=db.processed,
-        dead_letter_topic=dead_letters,
-        retry_backoff=FAST,
-        outage_backoff=FAST,
-        registry=registry,
-        **kwargs,
-    )
-
-
-def produce(kit, topic: str, records, **config) -> None:
-    producer = Producer({"bootstrap.servers": kit.bootstrap, "enable.idempotence": True, **config})
-    for key, value, headers in records:
-        producer.produce(topic, value=value, key=key, headers=headers)
-    assert producer.flush(30) == 0
-
 
 def tool_lines(out: str, prefix: str = "") -> list[str]:
     """The tool's own output lines (structlog also prints the consumer's logs to stdout)."""
     pattern = re.compile(rf"^{prefix}\d+@\d+ ")
     return [line for line in out.splitlines() if pattern.match(line)]
-
-
-def as_record(envelope):
-    record = encode(envelope)
-    return record.key, record.value, record.headers
 
 
 def run_until(kit, consumer: EventConsumer, done) -> None:
@@ -66,15 +34,15 @@ def test_dead_letters_are_listed_shown_and_replayed_once_fixed(db, kit, new_topi
     probe, late = kit.probe_model(topic), kit.probe_model(topic, "ProbeLate")
     [broken] = kit.envelopes(probe, ["broken"])
     [unknown] = kit.envelopes(late, ["late"])
-    produce(kit, topic, [(b"x", b"{not json", []), as_record(unknown)])
-    produce(kit, topic, [as_record(broken)])
+    kit.produce(topic, [(b"x", b"{not json", []), kit.record(unknown)])
+    kit.produce(topic, [kit.record(broken)])
 
     def failing(envelope, session) -> None:
         raise RuntimeError("bug in the handler")
 
     # First deployment: ProbeLate unknown, the Probe handler buggy.
-    first = make_consumer(
-        db, kit, topic, dead_letters, {"Probe": failing}, kit.registry(probe), max_attempts=2
+    first = kit.consumer(
+        db, topic, dead_letters, {"Probe": failing}, registry=kit.registry(probe), max_attempts=2
     )
     run_until(kit, first, lambda: first.dead_lettered == 3)
 
@@ -106,13 +74,12 @@ def test_dead_letters_are_listed_shown_and_replayed_once_fixed(db, kit, new_topi
     assert '"ref":"broken"' in out
 
     # The fix ships: ProbeLate known, the Probe handler works. Replay what it fixes.
-    fixed = make_consumer(
+    fixed = kit.consumer(
         db,
-        kit,
         topic,
         dead_letters,
         {"Probe": db.record_effect, "ProbeLate": db.record_effect},
-        kit.registry(probe, late),
+        registry=kit.registry(probe, late),
     )
     loop = kit.loop(fixed.run)
     try:
@@ -170,11 +137,11 @@ def test_an_oversized_poison_record_is_dead_lettered_without_its_value_and_repla
     probe = kit.probe_model(topic)
     [good] = kit.envelopes(probe, ["after"])
     huge = os.urandom(1_040_000)  # incompressible; the broker takes it, a default producer won't
-    produce(kit, topic, [(b"big", huge, [("why", b"test")])], **{"message.max.bytes": 1_048_000})
-    produce(kit, topic, [as_record(good)])
+    kit.produce(topic, [(b"big", huge, [("why", b"test")])], **{"message.max.bytes": 1_048_000})
+    kit.produce(topic, [kit.record(good)])
 
-    consumer = make_consumer(
-        db, kit, topic, dead_letters, {"Probe": db.record_effect}, kit.registry(probe)
+    consumer = kit.consumer(
+        db, topic, dead_letters, {"Probe": db.record_effect}, registry=kit.registry(probe)
     )
     run_until(kit, consumer, lambda: consumer.processed == 1)
 
