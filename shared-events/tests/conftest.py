@@ -3,7 +3,7 @@
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import pytest
@@ -71,9 +71,28 @@ class Db:
             return conn.execute(text(sql.format(s=self.schema))).scalar()
 
     def record_effect(self, envelope: Envelope[Event], session: Session) -> None:
-        """A handler whose effect is one row in `effects`."""
-        seq = getattr(envelope.payload, "seq", 0)
-        session.execute(self.effects.insert().values(event_id=str(envelope.event_id), seq=seq))
+        """The effect of one event: one row in `effects`."""
+        self.record_effects([envelope], session)
+
+    def record_effects(self, envelopes: Sequence[Envelope[Event]], session: Session) -> None:
+        """A set-based handler whose effect is one row in `effects` per event."""
+        rows = [
+            {"event_id": str(e.event_id), "seq": getattr(e.payload, "seq", 0)} for e in envelopes
+        ]
+        session.execute(self.effects.insert(), rows)
+
+
+EventHandler = Callable[[Envelope[Event], Session], None]
+
+
+def each(handler: EventHandler) -> Callable[[Sequence[Envelope[Event]], Session], None]:
+    """A batch handler that hands its events to `handler` one by one, in order."""
+
+    def handle(envelopes: Sequence[Envelope[Event]], session: Session) -> None:
+        for envelope in envelopes:
+            handler(envelope, session)
+
+    return handle
 
 
 @pytest.fixture(scope="session")
@@ -182,6 +201,7 @@ class Kit:
         self.bootstrap = bootstrap
         self.wait_for = wait_for
         self.envelopes = envelopes
+        self.each = each
         self.probe_model = probe_model
         self.loop = Loop
 

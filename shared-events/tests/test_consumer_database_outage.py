@@ -36,7 +36,7 @@ def test_an_unreachable_database_is_waited_for_and_never_dead_lettered(db, kit, 
         db,
         model.topic,
         dlq,
-        {"Probe": handler},
+        {"Probe": kit.each(handler)},
         max_attempts=2,
         registry=kit.registry(model),
     )
@@ -62,7 +62,7 @@ def test_once_the_database_is_back_every_partition_waiting_for_it_retries_at_onc
         db,
         model.topic,
         dlq,
-        {"Probe": handler},
+        {"Probe": kit.each(handler)},
         registry=kit.registry(model),
         outage_backoff=Backoff(initial_s=1.0, max_s=60.0, factor=4.0),
     )

@@ -106,7 +106,7 @@ def test_a_partition_held_for_a_retry_when_the_group_takes_it_away_is_read_again
         db,
         model.topic,
         dlq,
-        {"Probe": handler},
+        {"Probe": kit.each(handler)},
         cls=ConsumerNotingAssignments,
         registry=kit.registry(model),
         retry_backoff=Backoff(initial_s=600, max_s=600),

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 from structlog.testing import capture_logs
 
@@ -29,6 +30,7 @@ from shared_events.kafka.outbox import (
     headers_from_json,
     headers_to_json,
     notify_channel,
+    write_staged,
 )
 from shared_events.kafka.producer import OutgoingRecord, produce_and_flush, producer_config
 
@@ -210,15 +212,16 @@ def test_the_consumer_commits_only_what_it_stored_after_processing() -> None:
     assert consumer._config["enable.auto.offset.store"] is False
 
 
-class _Session:
-    def __init__(self) -> None:
-        self.statements = 0
+class _Session(Session):
+    """Counts the statements it is given instead of running them."""
 
-    def execute(self, _statement: object) -> None:
+    statements = 0
+
+    def execute(self, *_args: object, **_kwargs: object) -> None:  # type: ignore[override]
         self.statements += 1
 
 
-def test_staging_an_event_logs_its_own_type_id_and_correlation() -> None:
+def test_staged_events_are_written_in_one_statement_and_logged_with_their_own_ids() -> None:
     table = delivery_tables("s", MetaData())[0]
     cause = new_envelope(
         OrderCancelled(order_id=uuid.uuid4(), reason="payment_failed"), producer="t"
@@ -228,17 +231,23 @@ def test_staging_an_event_logs_its_own_type_id_and_correlation() -> None:
 
     with structlog.contextvars.bound_contextvars(event_type="OrderCancelled"):
         with capture_logs() as lines:
-            Outbox(table).add(session, staged)  # type: ignore[arg-type]
+            outbox = Outbox(table)
+            outbox.add(session, staged)
+            outbox.add(
+                session, follow_up(cause, ItemsReleased(order_id=uuid.uuid4()), producer="t")
+            )
+            assert session.statements == 0  # staged until the commit (or write_staged)
+            assert write_staged(session) == 2
 
-    assert session.statements == 2  # the row and its NOTIFY
-    assert lines == [
-        {
-            "event": "event staged",
-            "log_level": "info",
-            "event_type": "ItemsReleased",
-            "event_id": str(staged.event_id),
-            "correlation_id": str(cause.payload.order_id),
-            "causation_id": str(cause.event_id),
-            "topic": "inventory-events",
-        }
-    ]
+    assert session.statements == 1  # both rows and the NOTIFY
+    assert write_staged(session) == 0
+    assert lines[0] == {
+        "event": "event staged",
+        "log_level": "debug",
+        "event_type": "ItemsReleased",
+        "event_id": str(staged.event_id),
+        "correlation_id": str(cause.payload.order_id),
+        "causation_id": str(cause.event_id),
+        "topic": "inventory-events",
+    }
+    assert len(lines) == 2

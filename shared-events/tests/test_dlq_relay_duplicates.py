@@ -37,7 +37,7 @@ def test_the_storm_switch_publishes_each_batch_twice_and_consumers_apply_it_once
         bootstrap_servers=kit.bootstrap,
         group_id=f"g-{model.topic}",
         topics=[model.topic],
-        handlers={"Probe": db.record_effect},
+        handlers={"Probe": db.record_effects},
         session_factory=db.sessions,
         processed_table=db.processed,
         dead_letter_topic=dead_letters,

@@ -111,7 +111,7 @@ def committed_next(consumer: EventConsumer) -> int | None:
 
 def test_a_record_whose_headers_cannot_be_read_is_dead_lettered_not_fatal() -> None:
     consumer, letters = consumer_with()
-    consumer._on_message(FakeKafkaConsumer(), FakeMessage(b"{}", broken_headers=True))  # type: ignore[arg-type]
+    consumer._on_batch(FakeKafkaConsumer(), [FakeMessage(b"{}", broken_headers=True)])  # type: ignore[arg-type]
     [(record, reason, error)] = letters.sent
     assert reason == "unreadable_record"
     assert "UnicodeDecodeError" in error
@@ -121,7 +121,7 @@ def test_a_record_whose_headers_cannot_be_read_is_dead_lettered_not_fatal() -> N
 
 def test_a_decoder_crash_on_odd_input_is_dead_lettered_not_fatal() -> None:
     consumer, letters = consumer_with(ExplodingRegistry())
-    consumer._on_message(FakeKafkaConsumer(), FakeMessage(b'{"a": 1}'))  # type: ignore[arg-type]
+    consumer._on_batch(FakeKafkaConsumer(), [FakeMessage(b'{"a": 1}')])  # type: ignore[arg-type]
     [(_, reason, error)] = letters.sent
     assert (reason, error) == ("undecodable", "RecursionError: maximum recursion depth exceeded")
     assert committed_next(consumer) == 8
@@ -129,7 +129,7 @@ def test_a_decoder_crash_on_odd_input_is_dead_lettered_not_fatal() -> None:
 
 def test_a_tombstone_is_dead_lettered_as_not_json() -> None:
     consumer, letters = consumer_with()
-    consumer._on_message(FakeKafkaConsumer(), FakeMessage(None))  # type: ignore[arg-type]
+    consumer._on_batch(FakeKafkaConsumer(), [FakeMessage(None)])  # type: ignore[arg-type]
     assert [reason for _, reason, _ in letters.sent] == ["not_json"]
     assert consumer.dead_lettered == 1 and committed_next(consumer) == 8
 
@@ -138,7 +138,7 @@ def test_an_unwritable_dead_letter_topic_holds_the_partition_and_turns_unhealthy
     consumer, letters = consumer_with()
     kafka = FakeKafkaConsumer()
     letters.down = True
-    consumer._on_message(kafka, FakeMessage(b"not json"))  # type: ignore[arg-type]
+    consumer._on_batch(kafka, [FakeMessage(b"not json")])  # type: ignore[arg-type]
     assert kafka.paused == [("order-events", 2)]
     assert consumer._progress.held_offset("order-events", 2) == 7
     assert committed_next(consumer) is None
@@ -146,7 +146,7 @@ def test_an_unwritable_dead_letter_topic_holds_the_partition_and_turns_unhealthy
 
     letters.down = False
     consumer._progress.forget([("order-events", 2)])  # the hold expired and it was re-read
-    consumer._on_message(kafka, FakeMessage(b"not json"))  # type: ignore[arg-type]
+    consumer._on_batch(kafka, [FakeMessage(b"not json")])  # type: ignore[arg-type]
     assert consumer.healthy and consumer.dead_lettered == 1
     assert committed_next(consumer) == 8
 

@@ -42,7 +42,12 @@ def test_dead_letters_are_listed_shown_and_replayed_once_fixed(db, kit, new_topi
 
     # First deployment: ProbeLate unknown, the Probe handler buggy.
     first = kit.consumer(
-        db, topic, dead_letters, {"Probe": failing}, registry=kit.registry(probe), max_attempts=2
+        db,
+        topic,
+        dead_letters,
+        {"Probe": kit.each(failing)},
+        registry=kit.registry(probe),
+        max_attempts=2,
     )
     run_until(kit, first, lambda: first.dead_lettered == 3)
 
@@ -78,7 +83,7 @@ def test_dead_letters_are_listed_shown_and_replayed_once_fixed(db, kit, new_topi
         db,
         topic,
         dead_letters,
-        {"Probe": db.record_effect, "ProbeLate": db.record_effect},
+        {"Probe": db.record_effects, "ProbeLate": db.record_effects},
         registry=kit.registry(probe, late),
     )
     loop = kit.loop(fixed.run)
@@ -141,7 +146,7 @@ def test_an_oversized_poison_record_is_dead_lettered_without_its_value_and_repla
     kit.produce(topic, [kit.record(good)])
 
     consumer = kit.consumer(
-        db, topic, dead_letters, {"Probe": db.record_effect}, registry=kit.registry(probe)
+        db, topic, dead_letters, {"Probe": db.record_effects}, registry=kit.registry(probe)
     )
     run_until(kit, consumer, lambda: consumer.processed == 1)
 

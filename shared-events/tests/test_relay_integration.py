@@ -77,7 +77,7 @@ def test_relay_dying_before_mark_sent_republishes_and_the_consumer_applies_once(
         bootstrap_servers=kit.bootstrap,
         group_id=f"g-{model.topic}",
         topics=[model.topic],
-        handlers={"Probe": db.record_effect},
+        handlers={"Probe": db.record_effects},
         session_factory=db.sessions,
         processed_table=db.processed,
         dead_letter_topic=dlq,

@@ -5,7 +5,7 @@ only when it commits, and is dropped when it exits without committing (like a ro
 """
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -46,6 +46,10 @@ class FakeProductRepository:
         if not any(p is product for p in self.seen):
             self.seen.append(product)
 
+    def save_many(self, products: Iterable[Product]) -> None:
+        for product in products:
+            self.save(product)
+
 
 class FakeOrderRepository:
     def __init__(self, committed: dict[UUID, Order], stamps: dict[tuple[UUID, str], datetime]):
@@ -58,10 +62,17 @@ class FakeOrderRepository:
         found = self.staged.get(order_id) or self._committed.get(order_id)
         return copy.deepcopy(found) if found is not None else Order(order_id)
 
+    def lock_many(self, order_ids: Sequence[UUID]) -> list[Order]:
+        return [self.lock(order_id) for order_id in order_ids]
+
     def save(self, order: Order) -> None:
         self.staged[order.order_id] = order
         if not any(o is order for o in self.seen):
             self.seen.append(order)
+
+    def save_many(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            self.save(order)
 
     def reservations(self, order_id: UUID | None = None) -> list[ReservationView]:
         merged = {**self._committed, **self.staged}

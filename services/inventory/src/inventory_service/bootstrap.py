@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from inventory_service.api import create_app
-from inventory_service.consumer import EVENT_HANDLERS, TOPICS, counted
+from inventory_service.consumer import HANDLERS, TOPICS
 from inventory_service.db import SqlUnitOfWork, create_db_engine, session_factory
 from inventory_service.metrics import Metrics
 from inventory_service.settings import Settings
@@ -53,10 +53,12 @@ def bootstrap(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
             topics=topics,
-            handlers=counted(EVENT_HANDLERS, metrics),
+            handlers=HANDLERS,
             session_factory=sessions,
             processed_table=processed_events,
             dead_letter_topic=dead_letter_topic(settings.consumer_group),
+            batch_max=settings.consumer_batch_max,
+            batch_wait_s=settings.consumer_batch_wait_ms / 1000,
         )
         if consume
         else None
@@ -96,5 +98,6 @@ def _export_worker_counters(metrics: Metrics, worker: DeliveryWorker) -> None:
         metrics.outbox_published.set_function(lambda: relay.published)
     if worker.consumer is not None:
         consumer = worker.consumer
+        metrics.consumer_processed.set_function(lambda: consumer.processed)
         metrics.consumer_duplicates.set_function(lambda: consumer.duplicates)
         metrics.consumer_dead_lettered.set_function(lambda: consumer.dead_lettered)

@@ -1,11 +1,26 @@
 """The SQL repositories and unit of work over the `inventory` schema."""
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Engine,
+    Text,
+    Uuid,
+    cast,
+    column,
+    create_engine,
+    func,
+    select,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
@@ -22,7 +37,7 @@ from inventory_service.domain import (
 from inventory_service.handlers import ProductExists, ReservationView
 from inventory_service.tables import orders, outbox, products, reservations
 from shared_events import Envelope, Event, follow_up, new_envelope
-from shared_events.kafka.outbox import Outbox
+from shared_events.kafka.outbox import Outbox, write_staged
 
 
 def create_db_engine(url: URL, **options: Any) -> Engine:
@@ -74,18 +89,33 @@ class SqlProductRepository:
         self._seen(product)
 
     def save(self, product: Product) -> None:
+        self.save_many([product])
+
+    def save_many(self, changed: Iterable[Product]) -> None:
+        unique = list({id(product): product for product in changed}.values())
+        if not unique:
+            return
+        rows = values(
+            column("sku", Text),
+            column("name", Text),
+            column("price_cents", BigInteger),
+            column("available", BigInteger),
+            column("reserved", BigInteger),
+            name="changed",
+        ).data([(p.sku, p.name, p.price_cents, p.available, p.reserved) for p in unique])
         self.session.execute(
             update(products)
-            .where(products.c.sku == product.sku)
+            .where(products.c.sku == rows.c.sku)
             .values(
-                name=product.name,
-                price_cents=product.price_cents,
-                available=product.available,
-                reserved=product.reserved,
+                name=rows.c.name,
+                price_cents=rows.c.price_cents,
+                available=rows.c.available,
+                reserved=rows.c.reserved,
                 updated_at=func.now(),
             )
         )
-        self._seen(product)
+        for product in unique:
+            self._seen(product)
 
     def _seen(self, product: Product) -> None:
         if not any(p is product for p in self.seen):
@@ -100,57 +130,69 @@ class SqlOrderRepository:
         self.seen: list[Order] = []
 
     def lock(self, order_id: UUID) -> Order:
-        # Created on first sight: events of one order may arrive on either topic first.
-        self.session.execute(pg_insert(orders).values(order_id=order_id).on_conflict_do_nothing())
-        row = (
-            self.session.execute(
-                select(orders).where(orders.c.order_id == order_id).with_for_update()
-            )
-            .mappings()
-            .one()
+        return self.lock_many([order_id])[0]
+
+    def lock_many(self, order_ids: Sequence[UUID]) -> list[Order]:
+        """The orders (created on first sight), locked in id order; returned in the given order."""
+        # Events of one order may arrive on either topic first: create the rows unseen yet.
+        self.session.execute(
+            pg_insert(orders).values([{"order_id": i} for i in order_ids]).on_conflict_do_nothing()
         )
-        held = self.session.execute(
-            select(reservations)
-            .where(reservations.c.order_id == order_id)
-            .order_by(reservations.c.sku)
+        rows = self.session.execute(
+            select(orders)
+            .where(orders.c.order_id.in_(order_ids))
+            .order_by(orders.c.order_id)
+            .with_for_update()
         ).mappings()
-        return Order(
-            order_id=order_id,
-            items=None
-            if row["items"] is None
-            else tuple(Line(item["sku"], item["quantity"]) for item in row["items"]),
-            paid=row["paid"],
-            cancelled=row["cancelled"],
-            stock=StockState(row["stock"]),
-            reservations=[
-                Reservation(r["sku"], r["quantity"], ReservationStatus(r["status"])) for r in held
-            ],
-        )
+        found = {row["order_id"]: row for row in rows}
+        held: dict[UUID, list[Reservation]] = {order_id: [] for order_id in order_ids}
+        for r in self.session.execute(
+            select(reservations)
+            .where(reservations.c.order_id.in_(order_ids))
+            .order_by(reservations.c.order_id, reservations.c.sku)
+        ).mappings():
+            held[r["order_id"]].append(
+                Reservation(r["sku"], r["quantity"], ReservationStatus(r["status"]))
+            )
+        return [_order(found[order_id], held[order_id]) for order_id in order_ids]
 
     def save(self, order: Order) -> None:
-        items = (
-            None
-            if order.items is None
-            else [{"sku": line.sku, "quantity": line.quantity} for line in order.items]
-        )
+        self.save_many([order])
+
+    def save_many(self, changed: Sequence[Order]) -> None:
+        if not changed:
+            return
+        rows = values(
+            column("order_id", Uuid),
+            column("items", Text),
+            column("paid", Boolean),
+            column("cancelled", Boolean),
+            column("stock", Text),
+            name="changed",
+        ).data([(o.order_id, _items_json(o), o.paid, o.cancelled, o.stock.value) for o in changed])
         self.session.execute(
             update(orders)
-            .where(orders.c.order_id == order.order_id)
+            .where(orders.c.order_id == rows.c.order_id)
             .values(
-                items=items,
-                paid=order.paid,
-                cancelled=order.cancelled,
-                stock=order.stock.value,
+                items=cast(rows.c["items"], JSONB),
+                paid=rows.c.paid,
+                cancelled=rows.c.cancelled,
+                stock=rows.c.stock,
                 updated_at=func.now(),
             )
         )
-        for reservation in order.reservations:
-            statement = pg_insert(reservations).values(
-                order_id=order.order_id,
-                sku=reservation.sku,
-                quantity=reservation.quantity,
-                status=reservation.status.value,
-            )
+        held = [
+            {
+                "order_id": o.order_id,
+                "sku": r.sku,
+                "quantity": r.quantity,
+                "status": r.status.value,
+            }
+            for o in changed
+            for r in o.reservations
+        ]
+        if held:
+            statement = pg_insert(reservations).values(held)
             self.session.execute(
                 statement.on_conflict_do_update(
                     constraint="pk_reservations",
@@ -158,8 +200,9 @@ class SqlOrderRepository:
                     where=reservations.c.status != statement.excluded.status,
                 )
             )
-        if not any(o is order for o in self.seen):
-            self.seen.append(order)
+        for order in changed:
+            if not any(o is order for o in self.seen):
+                self.seen.append(order)
 
     def reservations(self, order_id: UUID | None = None) -> list[ReservationView]:
         query = select(reservations).order_by(reservations.c.order_id, reservations.c.sku)
@@ -190,23 +233,25 @@ class SqlUnitOfWork:
         session_factory: Callable[[], Session] | None = None,
         *,
         session: Session | None = None,
-        cause: Envelope[Event] | None = None,
+        causes: Sequence[Envelope[Event]] = (),
     ) -> None:
         if (session_factory is None) == (session is None):
             raise ValueError("give either a session factory or a session")
-        self._factory, self._given, self._cause = session_factory, session, cause
+        self._factory, self._given = session_factory, session
+        self._causes = {cause.correlation_id: cause for cause in causes}
         self._outbox = Outbox(outbox)
         self._tx: SessionTransaction | None = None
 
     @classmethod
-    def riding(cls, session: Session, cause: Envelope[Event]) -> Self:
-        """A unit of work inside a consumer's transaction, its events following `cause`."""
-        return cls(session=session, cause=cause)
+    def riding(cls, session: Session, causes: Sequence[Envelope[Event]]) -> Self:
+        """A unit of work in a consumer's batch transaction; an order's new events follow
+        the consumed event of that order among `causes`."""
+        return cls(session=session, causes=causes)
 
     def __enter__(self) -> Self:
         if self._given is not None:
+            # The consumer owns the transaction: an error rolls back its whole batch.
             self.session = self._given
-            self._tx = self.session.begin_nested()
         else:
             assert self._factory is not None
             self.session = self._factory()
@@ -227,25 +272,45 @@ class SqlUnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
-        """Stage the recorded events in the outbox, then commit (or release the savepoint)."""
+        """Stage the recorded events in the outbox; commit when the transaction is ours."""
         aggregates: list[Product | Order] = [*self.products.seen, *self.orders.seen]
         for aggregate in aggregates:
             for event in aggregate.events:
-                envelope = self._envelope(event)
-                self._outbox.add(self.session, envelope)
+                self._outbox.add(self.session, self._envelope(event))
             aggregate.events.clear()
-        assert self._tx is not None
-        self._tx.commit()
+        if self._tx is not None:
+            write_staged(self.session)
+            self._tx.commit()
 
     def _envelope(self, event: Event) -> Envelope[Event]:
-        if self._cause is not None:
-            return follow_up(self._cause, event, producer=SERVICE)
+        cause = self._causes.get(event.key())
+        if cause is not None:
+            return follow_up(cause, event, producer=SERVICE)
         return new_envelope(event, producer=SERVICE)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions on the service's engine; objects are not expired at commit (none are mapped)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _order(row: RowMapping, held: list[Reservation]) -> Order:
+    return Order(
+        order_id=row["order_id"],
+        items=None
+        if row["items"] is None
+        else tuple(Line(item["sku"], item["quantity"]) for item in row["items"]),
+        paid=row["paid"],
+        cancelled=row["cancelled"],
+        stock=StockState(row["stock"]),
+        reservations=held,
+    )
+
+
+def _items_json(order: Order) -> str | None:
+    if order.items is None:
+        return None
+    return json.dumps([{"sku": line.sku, "quantity": line.quantity} for line in order.items])
 
 
 def _product(row: RowMapping) -> Product:

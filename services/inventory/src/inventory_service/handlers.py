@@ -1,6 +1,6 @@
 """One function per command and consumed event: `(command, uow) -> result`."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -8,6 +8,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from inventory_service.domain import Line, Order, Product, ReservationStatus
+from shared_events import Envelope, OrderCancelled, OrderCreated, PaymentProcessed
 
 
 class ProductRepository(Protocol):
@@ -18,13 +19,16 @@ class ProductRepository(Protocol):
     def lock(self, skus: Iterable[str]) -> dict[str, Product]: ...
     def add(self, product: Product) -> None: ...
     def save(self, product: Product) -> None: ...
+    def save_many(self, products: Iterable[Product]) -> None: ...
 
 
 class OrderRepository(Protocol):
     """Inventory's record of each order; `lock` creates it on first sight and locks it."""
 
     def lock(self, order_id: UUID) -> Order: ...
+    def lock_many(self, order_ids: Sequence[UUID]) -> list[Order]: ...
     def save(self, order: Order) -> None: ...
+    def save_many(self, orders: Sequence[Order]) -> None: ...
     def reservations(self, order_id: UUID | None = None) -> list["ReservationView"]: ...
 
 
@@ -108,39 +112,80 @@ def upsert_product(cmd: UpsertProduct, uow: UnitOfWork) -> tuple[Product, bool]:
         return product, created
 
 
+def orders_created(events: Sequence[Envelope[OrderCreated]], uow: UnitOfWork) -> list[Order]:
+    """OrderCreated, for orders of distinct ids: learn their items, reserve the paid ones."""
+    return record_orders(
+        [
+            RecordOrder(e.payload.order_id, tuple(Line(i.sku, i.quantity) for i in e.payload.items))
+            for e in events
+        ],
+        uow,
+    )
+
+
+def payments_processed(
+    events: Sequence[Envelope[PaymentProcessed]], uow: UnitOfWork
+) -> list[Order]:
+    """PaymentProcessed, for orders of distinct ids: reserve the ones whose items are known."""
+    return record_payments([RecordPayment(e.payload.order_id) for e in events], uow)
+
+
+def orders_cancelled(events: Sequence[Envelope[OrderCancelled]], uow: UnitOfWork) -> list[Order]:
+    """OrderCancelled, for orders of distinct ids: release what each holds."""
+    return cancel_orders([CancelOrder(e.payload.order_id) for e in events], uow)
+
+
 def record_order(cmd: RecordOrder, uow: UnitOfWork) -> Order:
     """Learn an order's items, and reserve them if it was already paid."""
+    return record_orders([cmd], uow)[0]
+
+
+def record_orders(cmds: Sequence[RecordOrder], uow: UnitOfWork) -> list[Order]:
+    """Learn the items of orders of distinct ids, and reserve those already paid."""
     with uow:
-        order = uow.orders.lock(cmd.order_id)
-        order.record_items(cmd.items)
-        _reserve_if_due(order, uow)
-        uow.orders.save(order)
+        orders = uow.orders.lock_many([cmd.order_id for cmd in cmds])
+        for cmd, order in zip(cmds, orders, strict=True):
+            order.record_items(cmd.items)
+        _reserve_due(orders, uow)
+        uow.orders.save_many(orders)
         uow.commit()
-        return order
+        return orders
 
 
 def record_payment(cmd: RecordPayment, uow: UnitOfWork) -> Order:
     """Learn an order was paid, and reserve its items if they are known."""
+    return record_payments([cmd], uow)[0]
+
+
+def record_payments(cmds: Sequence[RecordPayment], uow: UnitOfWork) -> list[Order]:
+    """Learn that orders of distinct ids were paid, and reserve those whose items are known."""
     with uow:
-        order = uow.orders.lock(cmd.order_id)
-        order.record_payment()
-        _reserve_if_due(order, uow)
-        uow.orders.save(order)
+        orders = uow.orders.lock_many([cmd.order_id for cmd in cmds])
+        for order in orders:
+            order.record_payment()
+        _reserve_due(orders, uow)
+        uow.orders.save_many(orders)
         uow.commit()
-        return order
+        return orders
 
 
 def cancel_order(cmd: CancelOrder, uow: UnitOfWork) -> Order:
     """Mark an order cancelled and release its reservation if it holds one."""
+    return cancel_orders([cmd], uow)[0]
+
+
+def cancel_orders(cmds: Sequence[CancelOrder], uow: UnitOfWork) -> list[Order]:
+    """Mark orders of distinct ids cancelled and release the reservations they hold."""
     with uow:
-        order = uow.orders.lock(cmd.order_id)
-        products = uow.products.lock(order.skus_to_lock()) if order.holds_stock else {}
-        order.cancel(products)
-        for product in products.values():
-            uow.products.save(product)
-        uow.orders.save(order)
+        orders = uow.orders.lock_many([cmd.order_id for cmd in cmds])
+        holding = [order for order in orders if order.holds_stock]
+        products = uow.products.lock(sku for order in holding for sku in order.skus_to_lock())
+        for order in orders:
+            order.cancel(products)
+        uow.products.save_many(products.values())
+        uow.orders.save_many(orders)
         uow.commit()
-        return order
+        return orders
 
 
 def get_product(sku: str, uow: UnitOfWork) -> Product | None:
@@ -161,10 +206,14 @@ def list_reservations(order_id: UUID | None, uow: UnitOfWork) -> list[Reservatio
         return uow.orders.reservations(order_id)
 
 
-def _reserve_if_due(order: Order, uow: UnitOfWork) -> None:
-    if not order.due_for_reservation:
+def _reserve_due(orders: Sequence[Order], uow: UnitOfWork) -> None:
+    # One lock of every sku the due orders need; they reserve in turn, in the given order.
+    due = [order for order in orders if order.due_for_reservation]
+    if not due:
         return
-    products = uow.products.lock(order.skus_to_lock())
-    order.reserve(products)
-    for reservation in order.reservations:
-        uow.products.save(products[reservation.sku])
+    products = uow.products.lock(sku for order in due for sku in order.skus_to_lock())
+    for order in due:
+        order.reserve(products)
+    uow.products.save_many(
+        products[r.sku] for order in due for r in order.reservations if r.sku in products
+    )

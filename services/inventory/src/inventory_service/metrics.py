@@ -24,12 +24,6 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.events_handled = Counter(
-            "inventory_events_handled",
-            "Consumed events applied, by event type",
-            ["event_type"],
-            registry=self.registry,
-        )
         self.reservations = Counter(
             "inventory_reservation_outcomes",
             "Reservation attempts, by outcome (reserved, out_of_stock, unknown_sku, released)",
@@ -39,6 +33,11 @@ class Metrics:
         self.outbox_published = Gauge(
             "inventory_outbox_published",
             "Outbox rows this process's relay has published since it started",
+            registry=self.registry,
+        )
+        self.consumer_processed = Gauge(
+            "inventory_consumer_processed",
+            "Events this process's consumer applied since it started",
             registry=self.registry,
         )
         self.consumer_duplicates = Gauge(

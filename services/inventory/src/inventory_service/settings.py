@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8003
     consumer_group: str = "inventory-service"
+    # Events applied per transaction at most (1: one event per transaction), and how long a
+    # batch waits for more once its first event is in.
+    consumer_batch_max: int = Field(default=500, ge=1)
+    consumer_batch_wait_ms: float = Field(default=5.0, ge=0)
     # Test switch (the duplicate storm): the relay publishes every outbox row twice.
     relay_duplicate_every_event: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

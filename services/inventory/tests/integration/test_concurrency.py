@@ -27,6 +27,7 @@ from shared_events import (
     new_envelope,
 )
 from shared_events.contracts.orders import CancelReason
+from shared_events.kafka.outbox import write_staged
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +59,10 @@ def _cancelled(order_id: UUID) -> Envelope[Event]:
 
 
 def _deliver(sessions: sessionmaker[Session], envelope: Envelope[Event]) -> None:
-    # What the EventConsumer does: one transaction per event, committed by the runner.
+    # What the EventConsumer does with a batch of one: one transaction, committed by the runner.
     with sessions() as session, session.begin():
-        consumer.EVENT_HANDLERS[envelope.event_type](envelope, session)
+        consumer.HANDLERS[envelope.event_type]([envelope], session)
+        write_staged(session)
 
 
 def _put(sql_uow: Callable[[], SqlUnitOfWork], sku: str, quantity: int) -> None:

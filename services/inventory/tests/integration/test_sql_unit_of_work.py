@@ -1,4 +1,4 @@
-"""The SQL unit of work: events staged in the outbox with the change, savepoints, constraints."""
+"""The SQL unit of work: events staged in the outbox with the change, batches, constraints."""
 
 from collections.abc import Callable
 from typing import Any
@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,9 +15,10 @@ from inventory_service import SCHEMA
 from inventory_service.db import SqlUnitOfWork, create_db_engine
 from inventory_service.domain import Product
 from inventory_service.settings import Settings
-from inventory_service.tables import metadata, products
-from shared_events import OrderCancelled, new_envelope
+from inventory_service.tables import metadata, outbox, products
+from shared_events import ItemsReleased, OrderCancelled, new_envelope
 from shared_events.contracts.orders import CancelReason
+from shared_events.kafka.outbox import write_staged
 
 pytestmark = pytest.mark.integration
 
@@ -54,30 +55,37 @@ def test_nothing_is_staged_without_a_commit(
     assert staged(engine, name) == []
 
 
-def test_a_riding_unit_of_work_follows_its_cause_and_leaves_the_commit_to_the_caller(
+def test_a_riding_unit_of_work_follows_each_orders_cause_and_leaves_the_outbox_to_the_consumer(
     sessions: sessionmaker[Session],
     engine: Engine,
-    sku: Callable[[str], str],
     staged: Callable[..., Any],
 ) -> None:
-    name = sku("A")
-    cause = new_envelope(
-        OrderCancelled(order_id=uuid4(), reason=CancelReason.CUSTOMER_CANCELLED), producer="test"
-    )
+    first, second = uuid4(), uuid4()
+    causes = [
+        new_envelope(
+            OrderCancelled(order_id=order_id, reason=CancelReason.CUSTOMER_CANCELLED),
+            producer="test",
+        )
+        for order_id in (first, second)
+    ]
     with sessions() as session, session.begin():
-        with SqlUnitOfWork.riding(session, cause) as uow:
-            uow.products.add(Product.create(name, "Apple", 120, 3))
+        with SqlUnitOfWork.riding(session, causes) as uow:
+            orders = uow.orders.lock_many([second, first])
+            assert [order.order_id for order in orders] == [second, first]
+            for order in orders:
+                order.events.append(ItemsReleased(order_id=order.order_id))
+            uow.orders.save_many(orders)
             uow.commit()
-        with SqlUnitOfWork.riding(session, cause) as uow:
-            uow.products.add(Product.create(sku("B"), "Banana", 1, 1))
-            # no commit: only this unit of work's savepoint is rolled back
+        # Staged only: the consumer writes the outbox once for the whole batch, then commits.
+        keys = [str(order_id).encode() for order_id in (first, second)]
+        unwritten = select(func.count()).select_from(outbox).where(outbox.c.key.in_(keys))
+        assert session.scalar(unwritten) == 0
+        assert write_staged(session) == 2
 
-    [envelope] = staged(engine, name)
-    assert envelope.correlation_id == cause.correlation_id
-    assert envelope.causation_id == cause.event_id
-    with SqlUnitOfWork(sessions) as uow:
-        assert uow.products.get(name) is not None
-        assert uow.products.get(sku("B")) is None
+    for cause in causes:
+        [envelope] = staged(engine, cause.correlation_id)
+        assert envelope.correlation_id == cause.correlation_id
+        assert envelope.causation_id == cause.event_id
 
 
 def test_the_database_refuses_negative_available_stock(

@@ -1,6 +1,8 @@
-"""The idempotent consumer: decode, apply once in a DB transaction, then commit the offset."""
+"""The idempotent consumer: decode a batch, apply it in one DB transaction, commit the offsets."""
 
 import threading
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,19 +12,12 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared_events.catalog import CATALOG
-from shared_events.errors import DecodeError
 from shared_events.kafka.backoff import Backoff, delay_for
-from shared_events.kafka.codec import decode
 from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.dead_letter import (
-    HANDLER_FAILED,
-    UNDECODABLE,
-    UNREADABLE_RECORD,
-    DeadLetterFailed,
-    DeadLetterQueue,
-)
+from shared_events.kafka.dead_letter import HANDLER_FAILED, DeadLetterFailed, DeadLetterQueue
 from shared_events.kafka.failures import Failure, classify
-from shared_events.kafka.inbox import Handler, apply_once
+from shared_events.kafka.inbox import BatchHandler, apply_batch
+from shared_events.kafka.intake import Intake, describe, take_in
 from shared_events.kafka.partitions import PartitionProgress
 from shared_events.registry import EventRegistry
 
@@ -43,7 +38,12 @@ class RetryLater(Exception):
 
 
 class EventConsumer:
-    """Consumes saga events at least once and applies each one exactly once per group."""
+    """Consumes saga events at least once and applies each one exactly once per group.
+
+    Up to `batch_max` fetched events are applied in one transaction (`batch_max=1`: one
+    event per transaction). When a batch fails, its events are applied one at a time, so
+    the one that fails is retried or dead-lettered alone and its neighbours go through.
+    """
 
     def __init__(
         self,
@@ -51,14 +51,15 @@ class EventConsumer:
         bootstrap_servers: str,
         group_id: str,
         topics: Sequence[str],
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, BatchHandler],
         session_factory: sessionmaker[Session],
         processed_table: Table,
         dead_letter_topic: str,
         max_attempts: int = 5,
         retry_backoff: Backoff | None = None,
         outage_backoff: Backoff | None = None,
-        batch_size: int = 100,
+        batch_max: int = 500,
+        batch_wait_s: float = 0.005,
         poll_timeout_s: float = 0.5,
         registry: EventRegistry = CATALOG,
         config_overrides: Mapping[str, Any] | None = None,
@@ -69,7 +70,10 @@ class EventConsumer:
         self.session_factory = session_factory
         self.processed_table = processed_table
         self.max_attempts = max_attempts
-        self.batch_size = batch_size
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self.batch_max = batch_max
+        self.batch_wait_s = batch_wait_s
         self.poll_timeout_s = poll_timeout_s
         self.registry = registry
         self.retry_backoff = retry_backoff or Backoff(initial_s=0.2, max_s=5.0)
@@ -78,6 +82,8 @@ class EventConsumer:
         self.duplicates = 0
         self.skipped = 0
         self.dead_lettered = 0
+        self.batches = 0
+        self.applied_by_type: Counter[str] = Counter()
         self.last_error: str | None = None
         self._config = {
             "bootstrap.servers": bootstrap_servers,
@@ -96,6 +102,7 @@ class EventConsumer:
         self._dlq = DeadLetterQueue(dead_letter_topic, group_id, bootstrap_servers)
         self._consumer: Consumer | None = None
         self._progress = PartitionProgress()
+        self._retrying: set[tuple[str, int]] = set()
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._joined = False
         self._running = False
@@ -131,95 +138,163 @@ class EventConsumer:
 
     def poll_once(self, consumer: Consumer) -> None:
         """Handle one batch of messages, commit what it processed, resume due partitions."""
-        # consume() blocks until the batch is full or the timeout passes, which would add up to
-        # poll_timeout_s of latency per hop when idle: wait for one message, then drain the rest.
+        # consume() blocks until the batch is full or the wait ends: wait for one message
+        # first (an idle hop costs no extra latency), then take what comes within the wait.
         first = consumer.poll(self.poll_timeout_s)
         if first is not None:
-            rest = consumer.consume(self.batch_size - 1, 0) if self.batch_size > 1 else []
-            for message in (first, *rest):
-                self._on_message(consumer, message)
+            rest = (
+                consumer.consume(self.batch_max - 1, self.batch_wait_s)
+                if self.batch_max > 1
+                else []
+            )
+            self._on_batch(consumer, [first, *rest])
         self._progress.commit(consumer)
-        self._progress.release_due(consumer, self.retry_backoff.initial_s)
+        self._retrying.update(self._progress.release_due(consumer, self.retry_backoff.initial_s))
 
-    def _on_message(self, consumer: Consumer, message: Message) -> None:
+    def _on_batch(self, consumer: Consumer, messages: list[Message]) -> None:
+        began = time.monotonic()
+        intakes = [i for i in (self._take_in(consumer, m) for m in messages) if i is not None]
+        # A partition back from a hold retries its first events alone, so a failing event
+        # costs its neighbours nothing and its attempts are counted exactly.
+        to_apply = [i for i in intakes if i.applies and i.partition not in self._retrying]
+        if len(to_apply) > 1:
+            try:
+                applied = apply_batch(
+                    self.session_factory,
+                    self.processed_table,
+                    self.group_id,
+                    [i.envelope for i in to_apply if i.envelope is not None],
+                    self.handlers,
+                )
+            except Exception as error:
+                self._on_batch_failure(consumer, intakes, error)
+                return
+            self._applied(to_apply, applied)
+            self._after_commit([i.record for i in to_apply])
+            batched = {id(intake) for intake in to_apply}
+            for intake in intakes:
+                self._finish(consumer, intake, applied=id(intake) in batched)
+        else:
+            for intake in intakes:
+                self._finish(consumer, intake, applied=False)
+        self.batches += 1
+        log.info(
+            "batch done",
+            consumer=self.group_id,
+            records=len(messages),
+            applied=len(to_apply),
+            ms=round((time.monotonic() - began) * 1000, 1),
+        )
+
+    def _take_in(self, consumer: Consumer, message: Message) -> Intake | None:
         error = message.error()
         if error is not None:
             if error.fatal():
                 raise KafkaException(error)
             log.warning("consumer error", consumer=self.group_id, error=str(error))
-            return
+            return None
         try:
             record, unreadable = ConsumedRecord.from_message(message), None
         except Exception as error:
-            # E.g. a header name that is not UTF-8: poison, not a reason to stop consuming.
             record, unreadable = ConsumedRecord.salvage(message), error
-        topic, partition, offset = record.topic, record.partition, record.offset
-        held = self._progress.held_offset(topic, partition)
+        held = self._progress.held_offset(record.topic, record.partition)
         if held is not None:
             # Fetched before the pause took effect (or a rebalance resumed it): re-read later.
-            self._progress.hold(
-                consumer, topic, partition, held, self._progress.remaining(topic, partition)
-            )
-            return
+            remaining = self._progress.remaining(record.topic, record.partition)
+            self._progress.hold(consumer, record.topic, record.partition, held, remaining)
+            return None
+        return take_in(record, unreadable, self.registry, frozenset(self.handlers))
+
+    def _finish(self, consumer: Consumer, intake: Intake, *, applied: bool) -> None:
+        """Settle one record in fetch order; `applied`: its batch already committed it."""
+        record = intake.record
+        if self._progress.held_offset(record.topic, record.partition) is not None:
+            return  # an earlier record of its partition is held: this one is read again
         try:
-            if unreadable is None:
-                self._handle(record)
-            else:
-                fields = record.log_fields(self.group_id)
-                self._dead_letter(record, UNREADABLE_RECORD, _describe(unreadable), fields)
+            if intake.poison is not None:
+                reason, error = intake.poison
+                self._dead_letter(record, reason, error, record.log_fields(self.group_id))
+            elif intake.applies and not applied:
+                self._apply_alone(intake)
+            elif not intake.applies:
+                self.skipped += 1
+                log.debug("no handler, skipped", **record.log_fields(self.group_id))
         except RetryLater as retry:
             self._progress.hold(
-                consumer, topic, partition, offset, retry.delay_s, outage=retry.database_down
+                consumer,
+                record.topic,
+                record.partition,
+                record.offset,
+                retry.delay_s,
+                outage=retry.database_down,
             )
             return
-        self._attempts.pop((topic, partition, offset), None)
-        self._progress.processed(topic, partition, offset)
+        self._attempts.pop((record.topic, record.partition, record.offset), None)
+        self._retrying.discard(intake.partition)
+        self._progress.processed(record.topic, record.partition, record.offset)
 
-    def _handle(self, message: ConsumedRecord) -> None:
-        fields = message.log_fields(self.group_id)
+    def _apply_alone(self, intake: Intake) -> None:
         try:
-            envelope = decode(message.value, message.headers, registry=self.registry)
-        except DecodeError as error:
-            self._dead_letter(message, error.reason, str(error), fields)
-            return
-        except Exception as error:
-            # A decoder bug on odd input must not kill the loop (and with it every partition).
-            self._dead_letter(message, UNDECODABLE, _describe(error), fields)
-            return
-        handler = self.handlers.get(envelope.event_type)
-        if handler is None:
-            self.skipped += 1
-            log.debug("no handler, skipped", **fields)
-            return
-        try:
-            applied = apply_once(
-                self.session_factory, self.processed_table, self.group_id, envelope, handler
+            applied = apply_batch(
+                self.session_factory,
+                self.processed_table,
+                self.group_id,
+                [] if intake.envelope is None else [intake.envelope],
+                self.handlers,
             )
         except Exception as error:
-            self._on_failure(message, error, fields)
+            self._on_failure(intake.record, error, intake.record.log_fields(self.group_id))
             return
+        self._applied([intake], applied)
+        self._after_commit([intake.record])
+
+    def _applied(self, intakes: Sequence[Intake], applied: Sequence[Any]) -> None:
         if self._database_down:
             # Back: the partitions held meanwhile retry now, not after their own delays
             # (which grew with every partition that failed, up to the outage maximum).
             self._database_down = False
             self._progress.end_outage()
         self._outage.reset()
-        if applied:
-            self.processed += 1
-            log.info("event processed", **fields)
-            self._after_commit(message)
-        else:
-            self.duplicates += 1
-            log.info("duplicate event skipped", **fields)
+        self.processed += len(applied)
+        self.duplicates += len(intakes) - len(applied)
+        self.applied_by_type.update(envelope.event_type for envelope in applied)
+        for intake in intakes:
+            log.debug("event applied", **intake.record.log_fields(self.group_id))
 
-    def _after_commit(self, message: ConsumedRecord) -> None:
-        # Seam for tests: a crash here is "DB committed, offset not yet committed".
+    def _on_batch_failure(
+        self, consumer: Consumer, intakes: list[Intake], error: Exception
+    ) -> None:
+        self.last_error = describe(error)
+        if classify(error) is Failure.DATABASE_UNAVAILABLE:
+            # Every event of the batch would fail alike: hold each partition at its first.
+            self._database_down = True
+            delay = self._outage.next_delay()
+            log.warning(
+                "database unavailable, waiting", consumer=self.group_id, error=self.last_error
+            )
+            firsts: dict[tuple[str, int], int] = {}
+            for intake in intakes:
+                firsts.setdefault(intake.partition, intake.record.offset)
+            for (topic, partition), offset in firsts.items():
+                self._progress.hold(consumer, topic, partition, offset, delay, outage=True)
+            return
+        log.info(
+            "batch failed, applying its events one at a time",
+            consumer=self.group_id,
+            records=len(intakes),
+            error=self.last_error,
+        )
+        for intake in intakes:
+            self._finish(consumer, intake, applied=False)
+
+    def _after_commit(self, records: list[ConsumedRecord]) -> None:
+        # Seam for tests: a crash here is "DB committed, offsets not yet committed".
         pass
 
     def _on_failure(
         self, message: ConsumedRecord, error: Exception, fields: dict[str, Any]
     ) -> None:
-        self.last_error = f"{type(error).__name__}: {error}"
+        self.last_error = describe(error)
         failure = classify(error)
         if failure is Failure.DATABASE_UNAVAILABLE:
             self._database_down = True
@@ -275,6 +350,7 @@ class EventConsumer:
 
     def _give_up(self, consumer: Consumer, partitions: set[tuple[str, int]]) -> None:
         self._progress.give_up(consumer, partitions)
+        self._retrying -= partitions
         for key in [k for k in self._attempts if (k[0], k[1]) in partitions]:
             del self._attempts[key]
 
@@ -288,10 +364,6 @@ class EventConsumer:
             self._joined = False
             self._dlq.close()
             log.info("consumer stopped", consumer=self.group_id, clean=commit)
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:

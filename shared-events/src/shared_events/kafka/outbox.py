@@ -1,7 +1,9 @@
 """Transactional outbox and processed-events (inbox) tables, and writing events to the outbox."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import orjson
 import structlog
 from sqlalchemy import (
     BigInteger,
@@ -15,9 +17,8 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    event,
     func,
-    insert,
-    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -105,12 +106,26 @@ def headers_from_json(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]
     return [(name, value.encode("utf-8")) for name, value in stored]
 
 
+_STAGED = "shared_events.outbox.staged"
+_HOOKED = "shared_events.outbox.hooked"
+
+
 class Outbox:
-    """Writes events to an outbox table inside the caller's unit of work."""
+    """Stages events in the caller's transaction; they are written in one statement at commit."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.channel = notify_channel(table)
+        # One statement for any number of rows (arrays unnested), and with it the NOTIFY:
+        # Postgres delivers it at commit and drops it on rollback, so the relay gets one
+        # wake-up per transaction however many rows it staged.
+        self._insert = text(
+            f"WITH staged AS (INSERT INTO {_quoted(table)} (event_id, topic, key, value, headers) "
+            "SELECT e, t, k, v, h::jsonb FROM unnest("
+            "CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS bytea[]), "
+            "CAST(:values AS bytea[]), CAST(:headers AS text[])) AS r(e, t, k, v, h)) "
+            "SELECT pg_notify(:channel, '')"
+        )
 
     def add(
         self,
@@ -119,27 +134,67 @@ class Outbox:
         *,
         traceparent: str | None = None,
     ) -> KafkaRecord:
-        """Stage one event in the caller's transaction; it is published only if that commits."""
+        """Stage one event on `session`: written with the others before the commit.
+
+        A rollback (of a savepoint too) drops what was staged.
+        """
         record = encode(envelope, traceparent=traceparent)
-        session.execute(
-            insert(self.table).values(
-                event_id=envelope.event_id,
-                topic=record.topic,
-                key=record.key,
-                value=record.value,
-                headers=headers_to_json(record.headers),
-            )
-        )
-        # Postgres delivers notifications at commit and drops them on rollback, and
-        # folds identical ones within a transaction: one wake-up per unit of work.
-        session.execute(select(func.pg_notify(self.channel, "")))
-        # Its own fields win over those the consumer bound for the event that caused it.
-        log.info(
-            "event staged",
-            event_type=envelope.event_type,
-            event_id=str(envelope.event_id),
-            correlation_id=envelope.correlation_id,
-            causation_id=str(envelope.causation_id) if envelope.causation_id else None,
-            topic=record.topic,
-        )
+        if not session.info.get(_HOOKED):
+            # However the transaction ends up committed, what it staged is written first.
+            event.listen(session, "before_commit", write_staged)
+            event.listen(session, "after_soft_rollback", _discard_staged)
+            session.info[_HOOKED] = True
+        staged: dict[str, tuple[Outbox, list[_Row]]] = session.info.setdefault(_STAGED, {})
+        _, rows = staged.setdefault(self.channel, (self, []))
+        rows.append(_Row(envelope, record))
         return record
+
+    def _write(self, session: Session, rows: Sequence["_Row"]) -> None:
+        session.execute(
+            self._insert,
+            {
+                "event_ids": [row.envelope.event_id for row in rows],
+                "topics": [row.record.topic for row in rows],
+                "keys": [row.record.key for row in rows],
+                "values": [row.record.value for row in rows],
+                "headers": [
+                    orjson.dumps(headers_to_json(row.record.headers)).decode() for row in rows
+                ],
+                "channel": self.channel,
+            },
+        )
+        for row in rows:
+            log.debug(
+                "event staged",
+                event_type=row.envelope.event_type,
+                event_id=str(row.envelope.event_id),
+                correlation_id=row.envelope.correlation_id,
+                causation_id=str(row.envelope.causation_id) if row.envelope.causation_id else None,
+                topic=row.record.topic,
+            )
+
+
+def write_staged(session: Session) -> int:
+    """Write every event staged on `session` now (one statement per outbox: INSERT and NOTIFY).
+
+    The commit does it anyway; returns how many rows it wrote.
+    """
+    staged: dict[str, tuple[Outbox, list[_Row]]] = session.info.pop(_STAGED, {})
+    for outbox, rows in staged.values():
+        outbox._write(session, rows)
+    return sum(len(rows) for _, rows in staged.values())
+
+
+def _discard_staged(session: Session, _previous: object) -> None:
+    session.info.pop(_STAGED, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    envelope: Envelope[Event]
+    record: KafkaRecord
+
+
+def _quoted(table: Table) -> str:
+    name = f'"{table.name}"'
+    return f'"{table.schema}".{name}' if table.schema else name

@@ -90,9 +90,10 @@ class PartitionProgress:
             self._holds[key] = (offset, min(deadline, now))
         self._outage_holds.clear()
 
-    def release_due(self, consumer: Consumer, retry_s: float) -> None:
-        """Rewind and resume the partitions whose hold has expired."""
+    def release_due(self, consumer: Consumer, retry_s: float) -> list[PartitionId]:
+        """Rewind and resume the partitions whose hold has expired; return them."""
         now = time.monotonic()
+        released: list[PartitionId] = []
         for key in [key for key, (_, deadline) in self._holds.items() if deadline <= now]:
             offset, _ = self._holds.pop(key)
             self._outage_holds.discard(key)
@@ -103,6 +104,9 @@ class PartitionProgress:
             except KafkaException as error:
                 log.warning("could not resume", topic=key[0], partition=key[1], error=str(error))
                 self._holds[key] = (offset, now + retry_s)
+                continue
+            released.append(key)
+        return released
 
     def give_up(self, consumer: Consumer, partitions: Iterable[PartitionId]) -> None:
         """Drop all state of partitions leaving this consumer, resuming the held ones first."""
