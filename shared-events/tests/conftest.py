@@ -79,7 +79,8 @@ class Db:
         rows = [
             {"event_id": str(e.event_id), "seq": getattr(e.payload, "seq", 0)} for e in envelopes
         ]
-        session.execute(self.effects.insert(), rows)
+        if rows:
+            session.execute(self.effects.insert(), rows)
 
 
 EventHandler = Callable[[Envelope[Event], Session], None]
