@@ -66,6 +66,8 @@ def bootstrap(
             session_factory=session_factory,
             processed_table=processed_events,
             dead_letter_topic=dead_letter_topic(settings.consumer_group),
+            batch_max=settings.consumer_batch_max,
+            batch_wait_s=settings.consumer_batch_wait_ms / 1000,
         )
         if consume
         else None

@@ -1,19 +1,40 @@
 """SQL repositories and unit of work on the `payments` schema.
 
-Concurrency: an order's row and an account's row are taken `FOR UPDATE` (always the order
-first, then the account) before they are changed, and balances move by conditional
+Statements are set-based: a handler locks all its orders with one statement, then all the
+accounts they need with one more, and writes each table with one statement at commit.
+
+Concurrency: the order rows a handler works on are taken `FOR UPDATE` in `order_id` order,
+then their accounts in `customer_id` order (always the orders first, then the accounts),
+before they are changed; balances move by conditional
 `UPDATE ... SET balance = balance + delta WHERE balance + delta >= 0`, so concurrent
 consumers and HTTP deposits neither lose an update nor overdraw.
 """
 
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Text,
+    Uuid,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 from payment_service.domain import (
     PAYMENT_KINDS,
@@ -25,10 +46,10 @@ from payment_service.domain import (
     LedgerSummary,
     OrderPayment,
 )
-from payment_service.handlers import envelopes_for
+from payment_service.envelopes import Causes
 from payment_service.tables import accounts, ledger_entries, orders, outbox
 from shared_events import Envelope, Event, PaymentFailureReason
-from shared_events.kafka.outbox import Outbox
+from shared_events.kafka.outbox import Outbox, write_staged
 
 
 def _entry(row: Row[tuple[object, ...]]) -> LedgerEntry:
@@ -37,6 +58,21 @@ def _entry(row: Row[tuple[object, ...]]) -> LedgerEntry:
         m["entry_id"], m["customer_id"], EntryKind(m["kind"]), m["amount_cents"],
         m["order_id"], m["created_at"],
     )  # fmt: skip
+
+
+def _array(name: str, values: Sequence[object], item: TypeEngine[Any]) -> Any:
+    """One bind parameter for any number of values: the statement's text stays the same."""
+    return bindparam(name, list(values), type_=ARRAY(item))
+
+
+def _rows(name: str, **columns: tuple[TypeEngine[Any], Sequence[object]]) -> TableValuedAlias:
+    """Parallel lists as a table (`unnest`), one array parameter per column."""
+    arrays = (_array(f"{name}_{key}", values, item) for key, (item, values) in columns.items())
+    return (
+        func.unnest(*arrays)
+        .table_valued(*(column(key, item) for key, (item, _) in columns.items()))
+        .render_derived(name=name)
+    )
 
 
 class SqlAccounts:
@@ -63,17 +99,22 @@ class SqlAccounts:
         return None if balance is None else Account(customer_id, balance)
 
     def lock(self, customer_id: str) -> Account | None:
-        if customer_id in self.seen:
-            return self.seen[customer_id]
-        balance = self.session.scalar(
-            select(accounts.c.balance_cents)
-            .where(accounts.c.customer_id == customer_id)
-            .with_for_update()
-        )
-        if balance is None:
-            return None
-        account = self.seen[customer_id] = Account(customer_id, balance)
-        return account
+        return self.lock_many([customer_id]).get(customer_id)
+
+    def lock_many(self, customer_ids: Iterable[str]) -> dict[str, Account]:
+        wanted = list(dict.fromkeys(customer_ids))
+        unseen = [customer_id for customer_id in wanted if customer_id not in self.seen]
+        if unseen:
+            # Sorted, so two of these on overlapping accounts queue instead of deadlocking.
+            rows = self.session.execute(
+                select(accounts.c.customer_id, accounts.c.balance_cents)
+                .where(accounts.c.customer_id == any_(_array("customer_ids", unseen, Text())))
+                .order_by(accounts.c.customer_id)
+                .with_for_update()
+            )
+            for customer_id, balance in rows:
+                self.seen[customer_id] = Account(customer_id, balance)
+        return {c: self.seen[c] for c in wanted if c in self.seen}
 
     def summary(self) -> LedgerSummary:
         def total(kind: EntryKind) -> object:
@@ -96,36 +137,43 @@ class SqlAccounts:
 
     def persist(self) -> None:
         """Write the new ledger entries of the accounts seen, moving their balances."""
-        for account in self.seen.values():
-            if not account.new_entries:
-                continue
-            self.session.execute(
-                insert(ledger_entries),
-                [
-                    {
-                        "entry_id": e.entry_id,
-                        "customer_id": e.customer_id,
-                        "kind": e.kind.value,
-                        "amount_cents": e.amount_cents,
-                        "order_id": e.order_id,
-                        "created_at": e.created_at,
-                    }
-                    for e in account.new_entries
-                ],
+        changed = [account for account in self.seen.values() if account.new_entries]
+        if not changed:
+            return
+        entries = [entry for account in changed for entry in account.new_entries]
+        new = _rows(
+            "new_entries",
+            entry_id=(Uuid(), [e.entry_id for e in entries]),
+            customer_id=(Text(), [e.customer_id for e in entries]),
+            kind=(Text(), [e.kind.value for e in entries]),
+            amount_cents=(BigInteger(), [e.amount_cents for e in entries]),
+            order_id=(Uuid(), [e.order_id for e in entries]),
+            created_at=(DateTime(timezone=True), [e.created_at for e in entries]),
+        )
+        self.session.execute(insert(ledger_entries).from_select(list(new.c.keys()), select(new)))
+        moves = _rows(
+            "moves",
+            customer_id=(Text(), [account.customer_id for account in changed]),
+            delta=(
+                BigInteger(),
+                [sum(e.delta_cents for e in account.new_entries) for account in changed],
+            ),
+        )
+        moved = self.session.execute(
+            update(accounts)
+            .where(
+                accounts.c.customer_id == moves.c.customer_id,
+                accounts.c.balance_cents + moves.c.delta >= 0,
             )
-            delta = sum(entry.delta_cents for entry in account.new_entries)
-            balance = self.session.scalar(
-                update(accounts)
-                .where(
-                    accounts.c.customer_id == account.customer_id,
-                    accounts.c.balance_cents + delta >= 0,
-                )
-                .values(balance_cents=accounts.c.balance_cents + delta, updated_at=func.now())
-                .returning(accounts.c.balance_cents)
-            )
-            if balance is None:
-                raise InsufficientFunds(f"account {account.customer_id!r} would be overdrawn")
-            account.balance_cents = balance
+            .values(balance_cents=accounts.c.balance_cents + moves.c.delta, updated_at=func.now())
+            .returning(accounts.c.customer_id, accounts.c.balance_cents)
+        )
+        balances: dict[str, int] = dict(moved.all())
+        overdrawn = sorted(a.customer_id for a in changed if a.customer_id not in balances)
+        if overdrawn:
+            raise InsufficientFunds(f"accounts {overdrawn} would be overdrawn")
+        for account in changed:
+            account.balance_cents = balances[account.customer_id]
             account.new_entries.clear()
 
 
@@ -133,58 +181,112 @@ class SqlOrders:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.seen: dict[UUID, OrderPayment] = {}
+        # (cancelled, failure_reason) as read, so commit writes only the orders that changed.
+        self._read: dict[UUID, tuple[bool, PaymentFailureReason | None]] = {}
 
     def lock(self, order_id: UUID) -> OrderPayment:
-        if order_id in self.seen:
-            return self.seen[order_id]
-        # Create the row if unseen, then lock it: a concurrent creator waits, then finds it.
-        self.session.execute(pg_insert(orders).values(order_id=order_id).on_conflict_do_nothing())
-        row = self.session.execute(
-            select(orders.c.cancelled, orders.c.failure_reason)
-            .where(orders.c.order_id == order_id)
-            .with_for_update()
-        ).one()
-        payments = {entry.kind: entry for entry in self.payments(order_id)}
-        order = self.seen[order_id] = OrderPayment(
-            order_id,
-            cancelled=row.cancelled,
-            failure_reason=PaymentFailureReason(row.failure_reason) if row.failure_reason else None,
-            charge=payments.get(EntryKind.CHARGE),
-            refund=payments.get(EntryKind.REFUND),
+        return self.lock_many([order_id])[order_id]
+
+    def lock_many(self, order_ids: Iterable[UUID]) -> dict[UUID, OrderPayment]:
+        wanted = list(dict.fromkeys(order_ids))
+        unseen = sorted(order_id for order_id in wanted if order_id not in self.seen)
+        if unseen:
+            self._lock(unseen)
+        return {order_id: self.seen[order_id] for order_id in wanted}
+
+    def _lock(self, order_ids: list[UUID]) -> None:
+        # Create the rows not seen before, then lock them all: a concurrent creator waits,
+        # then finds the row. Sorted (Python orders UUIDs as Postgres does), so two of these
+        # on overlapping orders queue behind each other instead of deadlocking.
+        created = set(
+            self.session.scalars(
+                pg_insert(orders)
+                .from_select(
+                    ["order_id"], select(func.unnest(_array("new_order_ids", order_ids, Uuid())))
+                )
+                .on_conflict_do_nothing()
+                .returning(orders.c.order_id)
+            )
         )
-        return order
+        rows = self.session.execute(
+            select(orders.c.order_id, orders.c.cancelled, orders.c.failure_reason)
+            .where(orders.c.order_id == any_(_array("order_ids", order_ids, Uuid())))
+            .order_by(orders.c.order_id)
+            .with_for_update()
+        ).all()
+        # An order created just now has no payments: its row comes before any charge.
+        payments = self._payments([order_id for order_id in order_ids if order_id not in created])
+        for row in rows:
+            reason = PaymentFailureReason(row.failure_reason) if row.failure_reason else None
+            by_kind = {entry.kind: entry for entry in payments.get(row.order_id, [])}
+            self.seen[row.order_id] = OrderPayment(
+                row.order_id,
+                cancelled=row.cancelled,
+                failure_reason=reason,
+                charge=by_kind.get(EntryKind.CHARGE),
+                refund=by_kind.get(EntryKind.REFUND),
+            )
+            self._read[row.order_id] = (row.cancelled, reason)
 
     def payments(self, order_id: UUID) -> list[LedgerEntry]:
+        return self._payments([order_id]).get(order_id, [])
+
+    def _payments(self, order_ids: Sequence[UUID]) -> dict[UUID, list[LedgerEntry]]:
+        if not order_ids:
+            return {}
         rows = self.session.execute(
             select(ledger_entries)
             .where(
-                ledger_entries.c.order_id == order_id,
+                ledger_entries.c.order_id == any_(_array("paid_orders", order_ids, Uuid())),
                 ledger_entries.c.kind.in_([kind.value for kind in PAYMENT_KINDS]),
             )
             .order_by(ledger_entries.c.created_at, ledger_entries.c.kind)
         )
-        return [_entry(row) for row in rows]
+        by_order: dict[UUID, list[LedgerEntry]] = {}
+        for row in rows:
+            entry = _entry(row)
+            assert entry.order_id is not None
+            by_order.setdefault(entry.order_id, []).append(entry)
+        return by_order
 
     def persist(self) -> None:
-        """Write the state of the orders seen."""
-        for order in self.seen.values():
-            self.session.execute(
-                update(orders)
-                .where(orders.c.order_id == order.order_id)
-                .values(
-                    cancelled=order.cancelled,
-                    failure_reason=order.failure_reason.value if order.failure_reason else None,
-                    updated_at=func.now(),
-                )
+        """Write the state of the orders seen that changed."""
+        changed = [
+            order
+            for order in self.seen.values()
+            if (order.cancelled, order.failure_reason) != self._read[order.order_id]
+        ]
+        if not changed:
+            return
+        states = _rows(
+            "states",
+            order_id=(Uuid(), [order.order_id for order in changed]),
+            cancelled=(Boolean(), [order.cancelled for order in changed]),
+            failure_reason=(
+                Text(),
+                [order.failure_reason.value if order.failure_reason else None for order in changed],
+            ),
+        )
+        self.session.execute(
+            update(orders)
+            .where(orders.c.order_id == states.c.order_id)
+            .values(
+                cancelled=states.c.cancelled,
+                failure_reason=states.c.failure_reason,
+                updated_at=func.now(),
             )
+        )
+        for order in changed:
+            self._read[order.order_id] = (order.cancelled, order.failure_reason)
 
 
 class SqlUnitOfWork:
     """A transaction on the payments schema whose commit also writes the outbox.
 
-    Built with a session factory it owns its transaction (HTTP). `joining(session, cause)`
-    rides on the event consumer's transaction instead: it works in a savepoint and never
-    commits the session, and its events become follow-ups of `cause`.
+    Built with a session factory it owns its transaction (HTTP). `riding(session, causes)`
+    rides on an event consumer's batch transaction instead: it never commits the session
+    (the consumer writes the staged outbox rows and commits), and an order's events become
+    follow-ups of the consumed event of that order among `causes`.
     """
 
     def __init__(
@@ -192,29 +294,30 @@ class SqlUnitOfWork:
         session_factory: sessionmaker[Session] | None = None,
         *,
         session: Session | None = None,
-        cause: Envelope[Event] | None = None,
+        causes: Sequence[Envelope[Event]] = (),
     ) -> None:
         if (session_factory is None) == (session is None):
-            raise ValueError("give either a session factory or a session to join")
+            raise ValueError("give either a session factory or a session to ride on")
         self._factory = session_factory
-        self._joined = session
-        self.cause = cause
+        self._riding = session
+        self._causes = Causes(causes)
         self._outbox = Outbox(outbox)
-        self._savepoint: SessionTransaction | None = None
+        self._transaction: SessionTransaction | None = None
 
     @classmethod
-    def joining(cls, session: Session, cause: Envelope[Event] | None = None) -> Self:
-        """A unit of work inside the caller's transaction (an event consumer's)."""
-        return cls(session=session, cause=cause)
+    def riding(cls, session: Session, causes: Sequence[Envelope[Event]]) -> Self:
+        """A unit of work inside an event consumer's batch transaction."""
+        return cls(session=session, causes=causes)
 
     def __enter__(self) -> Self:
-        if self._joined is not None:
-            self.session = self._joined
-            self._savepoint = self.session.begin_nested()
+        if self._riding is not None:
+            # No savepoint: an error rolls back the consumer's whole batch, which it then
+            # applies one event at a time.
+            self.session = self._riding
         else:
             assert self._factory is not None
             self.session = self._factory()
-            self.session.begin()
+            self._transaction = self.session.begin()
         self.accounts = SqlAccounts(self.session)
         self.orders = SqlOrders(self.session)
         return self
@@ -225,23 +328,21 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._savepoint is not None:
-            if self._savepoint.is_active:
-                self._savepoint.rollback()
-            self._savepoint = None
-        else:
-            self.session.rollback()
-            self.session.close()
+        if self._transaction is None:
+            return
+        if self._transaction.is_active:
+            self._transaction.rollback()  # and with it whatever the outbox staged
+        self.session.close()
+        self._transaction = None
 
     def commit(self) -> None:
         """Persist what changed and stage the events it caused, in the same transaction."""
         self.accounts.persist()
         self.orders.persist()
         for order in self.orders.seen.values():
-            for envelope in envelopes_for(order.events, self.cause):
+            for envelope in self._causes.envelopes(order.events):
                 self._outbox.add(self.session, envelope)
             order.events.clear()
-        if self._savepoint is not None:
-            self._savepoint.commit()
-        else:
-            self.session.commit()
+        if self._transaction is not None:
+            write_staged(self.session)
+            self._transaction.commit()

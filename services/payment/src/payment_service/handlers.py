@@ -1,5 +1,11 @@
-"""One function per command, event and query: `(message, uow) -> result`, one commit each."""
+"""One function per command, event and query: `(message, uow) -> result`, one commit each.
 
+Consumed events arrive in sets (per event type and consumer batch, each of another order),
+so the order handlers are set-based: one `with uow:` and one statement per table for the
+whole set. A single command is a set of one.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -14,19 +20,9 @@ from payment_service.domain import (
     OrderPayment,
     UnknownAccount,
 )
-from shared_events import Envelope, Event, follow_up, new_envelope
-
-SERVICE = "payment"
-"""The producer name stamped on every event this service writes."""
+from shared_events import Envelope, OrderCancelled, OrderCreated
 
 log = structlog.get_logger(__name__)
-
-
-def envelopes_for(events: list[Event], cause: Envelope[Event] | None) -> list[Envelope[Event]]:
-    """Wrap the events a unit of work collected: follow-ups of `cause` when one is given."""
-    if cause is None:
-        return [new_envelope(event, producer=SERVICE) for event in events]
-    return [follow_up(cause, event, producer=SERVICE) for event in events]
 
 
 class Accounts(Protocol):
@@ -41,6 +37,9 @@ class Accounts(Protocol):
     def lock(self, customer_id: str) -> Account | None:
         """The account, locked against concurrent changes, for changing."""
 
+    def lock_many(self, customer_ids: Iterable[str]) -> Mapping[str, Account]:
+        """Those of the accounts that exist, locked together; the objects `lock` returns."""
+
     def summary(self) -> LedgerSummary:
         """Totals of balances and of the ledger, from one snapshot."""
 
@@ -50,6 +49,9 @@ class OrderPayments(Protocol):
 
     def lock(self, order_id: UUID) -> OrderPayment:
         """The order's payment (empty if the order was never seen), locked."""
+
+    def lock_many(self, order_ids: Iterable[UUID]) -> Mapping[UUID, OrderPayment]:
+        """Every order's payment as `lock` returns it, locked together."""
 
     def payments(self, order_id: UUID) -> list[LedgerEntry]:
         """The order's charges and refunds, oldest first."""
@@ -127,37 +129,83 @@ def deposit(cmd: Deposit, uow: UnitOfWork) -> Account:
     return account
 
 
+def orders_created(
+    envelopes: Sequence[Envelope[OrderCreated]], uow: UnitOfWork
+) -> list[OrderPayment]:
+    """Charge each new order to its customer, or record why that failed."""
+    return pay_orders(
+        [
+            PayOrder(e.payload.order_id, e.payload.customer_id, e.payload.total_cents)
+            for e in envelopes
+        ],
+        uow,
+    )
+
+
+def orders_cancelled(
+    envelopes: Sequence[Envelope[OrderCancelled]], uow: UnitOfWork
+) -> list[OrderPayment]:
+    """Remember each cancellation and refund the order's charge if there is one."""
+    return compensate_orders([CompensateOrder(e.payload.order_id) for e in envelopes], uow)
+
+
 def pay_order(cmd: PayOrder, uow: UnitOfWork) -> OrderPayment:
     """Charge the order once, unless it is cancelled, already charged or already failed."""
-    with uow:
-        # Lock order: the order, then the account; refunds take them in the same order.
-        order = uow.orders.lock(cmd.order_id)
-        if order.settled:
-            log.info("payment_already_settled", order_id=str(cmd.order_id))
-            return order
-        account = uow.accounts.lock(cmd.customer_id)
-        order.pay(account, cmd.amount_cents)
-        uow.commit()
-    log.info(
-        "payment_decided",
-        order_id=str(cmd.order_id),
-        charged=order.charge is not None,
-        failure_reason=order.failure_reason,
-        amount_cents=cmd.amount_cents,
-    )
+    [order] = pay_orders([cmd], uow)
     return order
+
+
+def pay_orders(cmds: Sequence[PayOrder], uow: UnitOfWork) -> list[OrderPayment]:
+    """`pay_order` for each command, in order: one customer's orders draw on one balance."""
+    with uow:
+        # Lock order: the orders, then the accounts; refunds take them in the same order.
+        orders = uow.orders.lock_many(cmd.order_id for cmd in cmds)
+        accounts = uow.accounts.lock_many(
+            cmd.customer_id for cmd in cmds if not orders[cmd.order_id].settled
+        )
+        for cmd in cmds:
+            order = orders[cmd.order_id]
+            if order.settled:
+                log.debug("payment_already_settled", correlation_id=str(cmd.order_id))
+                continue
+            order.pay(accounts.get(cmd.customer_id), cmd.amount_cents)
+            log.debug(
+                "payment_decided",
+                correlation_id=str(cmd.order_id),
+                charged=order.charge is not None,
+                failure_reason=order.failure_reason,
+                amount_cents=cmd.amount_cents,
+            )
+        uow.commit()
+    return [orders[cmd.order_id] for cmd in cmds]
 
 
 def compensate_order(cmd: CompensateOrder, uow: UnitOfWork) -> OrderPayment:
     """Record the cancellation; refund the order's charge once if there is one."""
-    with uow:
-        order = uow.orders.lock(cmd.order_id)
-        needs_refund = order.charge is not None and order.refund is None
-        account = uow.accounts.lock(order.charge.customer_id) if order.charge else None
-        order.cancel(account)
-        uow.commit()
-    log.info("order_cancellation_recorded", order_id=str(cmd.order_id), refunded=needs_refund)
+    [order] = compensate_orders([cmd], uow)
     return order
+
+
+def compensate_orders(cmds: Sequence[CompensateOrder], uow: UnitOfWork) -> list[OrderPayment]:
+    """`compensate_order` for each command, in order."""
+    with uow:
+        orders = uow.orders.lock_many(cmd.order_id for cmd in cmds)
+        accounts = uow.accounts.lock_many(
+            order.charge.customer_id
+            for order in orders.values()
+            if order.charge is not None and order.refund is None
+        )
+        for cmd in cmds:
+            order = orders[cmd.order_id]
+            needs_refund = order.charge is not None and order.refund is None
+            order.cancel(accounts.get(order.charge.customer_id) if order.charge else None)
+            log.debug(
+                "order_cancellation_recorded",
+                correlation_id=str(cmd.order_id),
+                refunded=needs_refund,
+            )
+        uow.commit()
+    return [orders[cmd.order_id] for cmd in cmds]
 
 
 def get_account(customer_id: str, uow: UnitOfWork) -> Account:

@@ -5,6 +5,7 @@ what a unit of work changes is visible to others only once it commits.
 """
 
 import copy
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -19,7 +20,7 @@ from payment_service.domain import (
     LedgerSummary,
     OrderPayment,
 )
-from payment_service.handlers import envelopes_for
+from payment_service.envelopes import Causes
 from shared_events import Envelope, Event
 
 
@@ -55,6 +56,10 @@ class MemoryAccounts:
             self.seen[customer_id] = account
         return self.seen[customer_id]
 
+    def lock_many(self, customer_ids: Iterable[str]) -> dict[str, Account]:
+        locked = {customer_id: self.lock(customer_id) for customer_id in customer_ids}
+        return {key: account for key, account in locked.items() if account is not None}
+
     def summary(self) -> LedgerSummary:
         totals = dict.fromkeys(EntryKind, 0)
         for entry in self._store.ledger:
@@ -80,6 +85,9 @@ class MemoryOrders:
             self.seen[order_id] = copy.deepcopy(stored)
         return self.seen[order_id]
 
+    def lock_many(self, order_ids: Iterable[UUID]) -> dict[UUID, OrderPayment]:
+        return {order_id: self.lock(order_id) for order_id in order_ids}
+
     def payments(self, order_id: UUID) -> list[LedgerEntry]:
         return [
             entry
@@ -89,11 +97,13 @@ class MemoryOrders:
 
 
 class MemoryUnitOfWork:
-    """A unit of work on a `MemoryStore`; `cause` makes its events follow-ups of that event."""
+    """A unit of work on a `MemoryStore`; an order's events follow its event among `causes`."""
 
-    def __init__(self, store: MemoryStore | None = None, cause: Envelope[Event] | None = None):
+    def __init__(
+        self, store: MemoryStore | None = None, causes: Sequence[Envelope[Event]] = ()
+    ) -> None:
         self.store = store if store is not None else MemoryStore()
-        self.cause = cause
+        self.causes = Causes(causes)
         self.commits = 0
         self._start()
 
@@ -121,7 +131,7 @@ class MemoryUnitOfWork:
             store.ledger.extend(account.new_entries)
             account.new_entries.clear()
         for order in self.orders.seen.values():
-            store.outbox.extend(envelopes_for(order.events, self.cause))
+            store.outbox.extend(self.causes.envelopes(order.events))
             order.events.clear()
             store.orders[order.order_id] = copy.deepcopy(order)
         self.commits += 1

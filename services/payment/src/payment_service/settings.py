@@ -2,7 +2,7 @@
 
 from typing import Self
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8002
     consumer_group: str = "payment-service"
+    # Events applied per consumer transaction at most (1: one event per transaction), and
+    # how long a batch waits for more events once the first one arrived.
+    consumer_batch_max: int = Field(default=500, ge=1)
+    consumer_batch_wait_ms: float = Field(default=5.0, ge=0, allow_inf_nan=False)
     # Test switch (the duplicate storm): the relay publishes every outbox row twice.
     relay_duplicate_every_event: bool = False
     log_level: str = "INFO"

@@ -37,7 +37,7 @@ from shared_events import (
     new_envelope,
 )
 from shared_events.kafka import decode
-from shared_events.kafka.inbox import apply_once
+from shared_events.kafka.inbox import apply_batch, apply_once
 
 ROLE = "payment_service"
 GROUP = "payment-service"
@@ -77,7 +77,7 @@ def session_factory(payment_engine: Engine) -> sessionmaker[Session]:
 
 
 class PaymentDriver:
-    """Drives the service as Kafka would (through the EventConsumer's `apply_once`) and
+    """Drives the service as Kafka would (through the EventConsumer's `apply_batch`) and
     reads what it did; fresh ids every time, so tests never see each other's data."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
@@ -116,8 +116,11 @@ class PaymentDriver:
 
     def deliver(self, envelope: Envelope[Event]) -> bool:
         """Apply one event as the consumer does; False when it was already processed."""
-        handler = HANDLERS[envelope.event_type]
-        return apply_once(self.factory, processed_events, GROUP, envelope, handler)
+        return apply_once(self.factory, processed_events, GROUP, envelope, HANDLERS)
+
+    def deliver_batch(self, envelopes: list[Envelope[Event]]) -> list[Envelope[Event]]:
+        """Apply events in one transaction as the consumer does; returns those not seen before."""
+        return apply_batch(self.factory, processed_events, GROUP, envelopes, HANDLERS)
 
     def published(self, order_id: UUID) -> list[Envelope[Event]]:
         """The events the outbox holds for an order, in publication order."""

@@ -189,3 +189,53 @@ def test_locking_twice_in_one_unit_of_work_returns_the_same_aggregate(harness: H
         assert uow.accounts.lock(customer) is uow.accounts.lock(customer)
         first: OrderPayment = uow.orders.lock(order_id)
         assert uow.orders.lock(order_id) is first
+
+
+def test_locking_many_gives_what_lock_gives_and_leaves_out_unknown_accounts(
+    harness: Harness,
+) -> None:
+    alice, bob, ghost = _customer(), _customer(), _customer()
+    order_ids = [uuid4(), uuid4()]
+    with harness.uow() as uow:
+        uow.accounts.add(Account.open(alice, 5))
+        uow.accounts.add(Account.open(bob, 7))
+        uow.commit()
+
+    with harness.uow() as uow:
+        accounts = uow.accounts.lock_many([bob, ghost, alice, bob])
+        orders = uow.orders.lock_many([*order_ids, order_ids[0]])
+        assert accounts[alice] is uow.accounts.lock(alice)
+        assert orders[order_ids[1]] is uow.orders.lock(order_ids[1])
+    assert {c: a.balance_cents for c, a in accounts.items()} == {alice: 5, bob: 7}
+    assert list(orders) == order_ids
+    assert all(not order.settled for order in orders.values())
+
+
+def test_changes_to_many_orders_and_accounts_commit_together(harness: Harness) -> None:
+    alice, bob = _customer(), _customer()
+    paid_by_alice, paid_by_bob, failed = uuid4(), uuid4(), uuid4()
+    with harness.uow() as uow:
+        uow.accounts.add(Account.open(alice, 1000))
+        uow.accounts.add(Account.open(bob, 1000))
+        uow.commit()
+
+    with harness.uow() as uow:
+        orders = uow.orders.lock_many([paid_by_alice, paid_by_bob, failed])
+        accounts = uow.accounts.lock_many([alice, bob])
+        orders[paid_by_alice].pay(accounts[alice], 100)
+        orders[paid_by_bob].pay(accounts[bob], 200)
+        orders[failed].pay(accounts[alice], 901)
+        orders[paid_by_bob].cancel(accounts[bob])
+        uow.commit()
+
+    with harness.uow() as uow:
+        balances = {c: a.balance_cents for c, a in uow.accounts.lock_many([alice, bob]).items()}
+        reread = uow.orders.lock_many([paid_by_alice, paid_by_bob, failed])
+    assert balances == {alice: 900, bob: 1000}
+    assert reread[paid_by_alice].charge is not None and not reread[paid_by_alice].cancelled
+    assert reread[paid_by_bob].cancelled and reread[paid_by_bob].refund is not None
+    assert reread[failed].failure_reason is PaymentFailureReason.INSUFFICIENT_FUNDS
+    assert [type(e).__name__ for e in harness.published(paid_by_bob)] == [
+        "PaymentProcessed",
+        "PaymentRefunded",
+    ]

@@ -1,7 +1,9 @@
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import create_engine
 
 from payment_service.__main__ import main
+from payment_service.bootstrap import bootstrap
 from payment_service.settings import Settings
 
 
@@ -65,3 +67,65 @@ def test_defaults_match_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.http_port == 8002
     assert settings.db_user == settings.db_password == "payment_service"
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+
+
+def test_consumer_batches_default_to_500_events_and_5_ms(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CONSUMER_BATCH_MAX", "CONSUMER_BATCH_WAIT_MS"):
+        monkeypatch.delenv(f"PAYMENT_{name}", raising=False)
+
+    settings = Settings()
+
+    assert (settings.consumer_batch_max, settings.consumer_batch_wait_ms) == (500, 5.0)
+
+
+def test_consumer_batch_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYMENT_CONSUMER_BATCH_MAX", "1")
+    monkeypatch.setenv("PAYMENT_CONSUMER_BATCH_WAIT_MS", "0")
+
+    settings = Settings()
+
+    assert (settings.consumer_batch_max, settings.consumer_batch_wait_ms) == (1, 0.0)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_a_consumer_batch_max_below_one_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PAYMENT_CONSUMER_BATCH_MAX", value)
+
+    with pytest.raises(ValidationError, match="consumer_batch_max"):
+        Settings()
+
+
+@pytest.mark.parametrize("value", ["-0.5", "nan", "inf", "soon"])
+def test_a_negative_or_endless_consumer_batch_wait_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PAYMENT_CONSUMER_BATCH_WAIT_MS", value)
+
+    with pytest.raises(ValidationError, match="consumer_batch_wait_ms"):
+        Settings()
+
+
+def test_an_invalid_batch_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PAYMENT_CONSUMER_BATCH_MAX", "0")
+
+    assert main(["serve"]) == 2
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "consumer_batch_max" in line
+
+
+def test_the_consumer_gets_the_batch_settings() -> None:
+    settings = Settings(consumer_batch_max=1, consumer_batch_wait_ms=20)
+    # Never connects: nothing is started.
+    engine = create_engine("postgresql+psycopg://nobody:nothing@127.0.0.1:1/none")
+
+    consumer = bootstrap(settings, engine=engine, relay=False).delivery.worker.consumer
+
+    assert consumer is not None
+    assert (consumer.batch_max, consumer.batch_wait_s) == (1, 0.02)

@@ -16,11 +16,14 @@ from payment_service.handlers import (
     ledger_summary,
     list_payments,
     open_account,
+    orders_cancelled,
+    orders_created,
     pay_order,
 )
 from payment_service.memory import MemoryStore, MemoryUnitOfWork
 from shared_events import (
     CancelReason,
+    Envelope,
     OrderCancelled,
     OrderCreated,
     OrderLine,
@@ -45,6 +48,19 @@ def _pay(store: MemoryStore, order_id: UUID, customer_id: str, amount: int) -> N
 
 def _cancel(store: MemoryStore, order_id: UUID) -> None:
     compensate_order(CompensateOrder(order_id), MemoryUnitOfWork(store))
+
+
+def _created(order_id: UUID, customer_id: str, total: int) -> Envelope[OrderCreated]:
+    line = OrderLine(sku="sku-1", quantity=1, unit_price_cents=total)
+    event = OrderCreated(
+        order_id=order_id, customer_id=customer_id, items=(line,), total_cents=total, currency="EUR"
+    )
+    return new_envelope(event, producer="order")
+
+
+def _cancelled(order_id: UUID) -> Envelope[OrderCancelled]:
+    event = OrderCancelled(order_id=order_id, reason=CancelReason.CUSTOMER_CANCELLED)
+    return new_envelope(event, producer="order")
 
 
 def _balance(store: MemoryStore, customer_id: str) -> int:
@@ -217,14 +233,63 @@ def test_events_caused_by_an_event_carry_its_correlation_and_causation() -> None
         OrderCancelled(order_id=order_id, reason=CancelReason.OUT_OF_STOCK), producer="order"
     )
 
-    pay_order(PayOrder(order_id, "alice", 300), MemoryUnitOfWork(store, cause=created))
-    compensate_order(CompensateOrder(order_id), MemoryUnitOfWork(store, cause=cancelled))
+    pay_order(PayOrder(order_id, "alice", 300), MemoryUnitOfWork(store, causes=[created]))
+    compensate_order(CompensateOrder(order_id), MemoryUnitOfWork(store, causes=[cancelled]))
 
     processed, refunded = store.outbox
     assert processed.correlation_id == refunded.correlation_id == str(order_id)
     assert processed.causation_id == created.event_id
     assert refunded.causation_id == cancelled.event_id
     assert processed.producer.service == "payment"
+
+
+def test_orders_of_one_customer_in_one_call_draw_on_one_balance() -> None:
+    store = _store_with({"alice": 500})
+    first, second, third = uuid4(), uuid4(), uuid4()
+    batch = [
+        _created(first, "alice", 200),
+        _created(second, "alice", 250),
+        _created(third, "alice", 100),
+    ]
+
+    orders_created(batch, MemoryUnitOfWork(store, causes=batch))
+
+    assert _balance(store, "alice") == 50
+    assert [e.payload for e in store.outbox] == [
+        PaymentProcessed(order_id=first, payment_id=store.ledger[-2].entry_id, amount_cents=200),
+        PaymentProcessed(order_id=second, payment_id=store.ledger[-1].entry_id, amount_cents=250),
+        PaymentFailed(order_id=third, reason=PaymentFailureReason.INSUFFICIENT_FUNDS),
+    ]
+
+
+def test_each_event_of_a_call_follows_the_consumed_event_of_its_order() -> None:
+    store = _store_with({"alice": 1000})
+    batch = [_created(uuid4(), "alice", 100), _created(uuid4(), "nobody", 100)]
+
+    orders_created(batch, MemoryUnitOfWork(store, causes=batch))
+
+    assert [(e.correlation_id, e.causation_id) for e in store.outbox] == [
+        (c.correlation_id, c.event_id) for c in batch
+    ]
+
+
+def test_cancellations_in_one_call_refund_only_the_charged_orders() -> None:
+    store = _store_with({"alice": 1000, "bob": 1000})
+    charged_a, charged_b, failed, unseen = uuid4(), uuid4(), uuid4(), uuid4()
+    _pay(store, charged_a, "alice", 300)
+    _pay(store, charged_b, "bob", 400)
+    _pay(store, failed, "alice", 5000)
+    store.outbox.clear()
+    batch = [_cancelled(charged_a), _cancelled(failed), _cancelled(unseen), _cancelled(charged_b)]
+
+    orders_cancelled(batch, MemoryUnitOfWork(store, causes=batch))
+
+    assert _balance(store, "alice") == _balance(store, "bob") == 1000
+    assert [(type(e.payload), e.causation_id) for e in store.outbox] == [
+        (PaymentRefunded, batch[0].event_id),
+        (PaymentRefunded, batch[3].event_id),
+    ]
+    assert all(store.orders[o].cancelled for o in (charged_a, charged_b, failed, unseen))
 
 
 operations = st.lists(
