@@ -23,7 +23,7 @@ from shared_events import (
     new_envelope,
 )
 from shared_events.contracts.orders import CancelReason
-from shared_events.kafka.inbox import apply_once
+from shared_events.kafka.inbox import apply_batch, apply_once
 
 pytestmark = pytest.mark.integration
 
@@ -203,3 +203,40 @@ def test_short_stock_reserves_nothing_and_stages_inventory_failed(
 
 def test_order_confirmed_needs_nothing_from_inventory() -> None:
     assert OrderConfirmed.event_type not in consumer.HANDLERS
+
+
+def test_one_batch_reserves_in_order_releases_and_follows_each_orders_own_cause(
+    sessions: sessionmaker[Session],
+    sql_uow: Callable[[], SqlUnitOfWork],
+    stock: Callable[[str, int], str],
+    engine: Engine,
+    staged: Any,
+) -> None:
+    a = stock("A", 3)
+    first, second, third = (Saga(sessions, {a: 2}) for _ in range(3))
+    created = [saga.created() for saga in (first, second, third)]
+    for envelope in created:
+        first.deliver(envelope)
+    paid = [saga.paid() for saga in (first, second, third)]
+    # One batch: three payments racing for 3 units (2 each), then the first order cancelled.
+    batch = [*paid, first.cancelled()]
+
+    applied = apply_batch(sessions, processed_events, GROUP, batch, consumer.HANDLERS)
+
+    assert [e.event_id for e in applied] == [e.event_id for e in batch]
+    # The first payment reserves 2, the second finds 1 left and fails, the third too; then the
+    # cancel of the first (a later wave of its key) gives its 2 back.
+    assert _levels(sql_uow, a) == (3, 0)
+    assert (_held(sql_uow, first.order_id), _held(sql_uow, second.order_id)) == ({}, {})
+    events = {saga.order_id: staged(engine, str(saga.order_id)) for saga in (first, second, third)}
+    assert [e.event_type for e in events[first.order_id]] == ["ItemsReserved", "ItemsReleased"]
+    assert [e.event_type for e in events[second.order_id]] == ["InventoryFailed"]
+    assert [e.event_type for e in events[third.order_id]] == ["InventoryFailed"]
+    for saga, payment in zip((first, second, third), paid, strict=True):
+        assert events[saga.order_id][0].causation_id == payment.event_id
+    assert events[first.order_id][1].causation_id == batch[-1].event_id
+
+    # Redelivered as a whole, the batch changes nothing.
+    assert apply_batch(sessions, processed_events, GROUP, batch, consumer.HANDLERS) == []
+    assert _levels(sql_uow, a) == (3, 0)
+    assert len(staged(engine, str(first.order_id))) == 2

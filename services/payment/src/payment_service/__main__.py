@@ -75,7 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     if args.no_api:
         return _run_worker_only(service, stop)
-    uvicorn.run(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        service.app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,  # a line per request on the hot path; /metrics counts requests
+    )
     return 0
 
 
