@@ -46,7 +46,7 @@ def progress_on_partitions_0_to_2(consumer: EventConsumer, client: RecordingClie
     consumer._progress.processed("order-events", 0, 9)
     consumer._progress.processed("order-events", 1, 4)
     consumer._progress.hold(client, "order-events", 2, 7, delay_s=600)  # type: ignore[arg-type]
-    consumer._attempts[("order-events", 2, 7)] = 3
+    consumer._retries.attempts[("order-events", 2, 7)] = 3
 
 
 def test_a_revoke_commits_what_was_processed_on_the_revoked_partitions_only() -> None:
@@ -57,7 +57,7 @@ def test_a_revoke_commits_what_was_processed_on_the_revoked_partitions_only() ->
     assert client.committed == [("order-events", 0, 10)]
     assert client.resumed == [("order-events", 2)]  # or it would come back paused
     assert consumer._progress.held_offset("order-events", 2) is None
-    assert consumer._attempts == {}  # its next owner starts the retries afresh
+    assert consumer._retries.attempts == {}  # its next owner starts the retries afresh
     remaining = consumer._progress.take_pending()
     assert [(tp.partition, tp.offset) for tp in remaining] == [(1, 5)]
 
@@ -69,4 +69,4 @@ def test_lost_partitions_commit_nothing_since_another_member_may_own_them() -> N
     consumer._on_lost(client, lost)  # type: ignore[arg-type]
     assert client.committed == []
     assert client.resumed == [("order-events", 2)]
-    assert consumer._progress.take_pending() == [] and consumer._attempts == {}
+    assert consumer._progress.take_pending() == [] and consumer._retries.attempts == {}

@@ -99,7 +99,7 @@ def consumer_with(registry: EventRegistry | None = None) -> tuple[EventConsumer,
         **({"registry": registry} if registry is not None else {}),
     )
     letters = FakeDeadLetters()
-    consumer._dlq = letters  # type: ignore[assignment]
+    consumer._retries.dlq = letters  # type: ignore[assignment]
     consumer._running = True
     return consumer, letters
 
