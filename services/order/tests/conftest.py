@@ -1,7 +1,7 @@
 """Fixtures of the order service's tests: a fake unit of work and saga event builders."""
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -9,8 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from order_service.domain import CatalogEntry, Order, OrderStatus
-from order_service.handlers import IdempotencyRecord
+from order_service.domain import CatalogEntry, IdempotencyRecord, Order, OrderStatus
 from shared_events import (
     Envelope,
     Event,
@@ -37,13 +36,19 @@ class FakeOrderRepository:
         self._orders[order.order_id] = self._seen[order.order_id] = order
 
     def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
-        order = self._orders.get(order_id)
-        if order is not None:
-            self._seen[order_id] = order
-        return order
+        return self.get_many([order_id], for_update=for_update).get(order_id)
+
+    def get_many(self, order_ids: Sequence[UUID], *, for_update: bool = False) -> dict[UUID, Order]:
+        found = {i: self._orders[i] for i in order_ids if i in self._orders}
+        self._seen.update(found)
+        return found
 
     def save(self, order: Order) -> None:
-        self._orders[order.order_id] = order
+        self.save_many([order])
+
+    def save_many(self, changed: Sequence[Order]) -> None:
+        for order in changed:
+            self._orders[order.order_id] = order
 
     def find(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int
@@ -71,10 +76,15 @@ class FakeCatalogRepository:
         return {sku: self._entries[sku] for sku in skus if sku in self._entries}
 
     def upsert(self, entry: CatalogEntry) -> bool:
-        if not entry.supersedes(self._entries.get(entry.sku)):
-            return False
-        self._entries[entry.sku] = entry
-        return True
+        return entry.sku in self.upsert_many([entry])
+
+    def upsert_many(self, entries: Sequence[CatalogEntry]) -> set[str]:
+        applied: set[str] = set()
+        for entry in entries:
+            if entry.supersedes(self._entries.get(entry.sku)):
+                self._entries[entry.sku] = entry
+                applied.add(entry.sku)
+        return applied
 
 
 class FakeIdempotencyKeyRepository:

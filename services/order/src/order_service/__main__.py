@@ -82,7 +82,13 @@ def run(settings: Settings, *, api: bool, consumer: bool, relay: bool) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     if service.app is not None:
-        uvicorn.run(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
+        uvicorn.run(
+            service.app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,  # a line per request on the hot path; /metrics counts requests
+        )
         return 0
     return 0 if service.delivery.run_until(stop) else 1
 

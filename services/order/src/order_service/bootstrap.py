@@ -13,13 +13,12 @@ from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from order_service.api import create_app
-from order_service.consumer import TOPICS, event_handlers
+from order_service.consumer import HANDLERS, TOPICS
 from order_service.db import SqlUnitOfWork
 from order_service.metrics import Metrics
 from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
 from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import Outbox
 from shared_events.kafka.relay import OutboxRelay
 from shared_events.kafka.startup import Delivery
 from shared_events.kafka.worker import DeliveryWorker
@@ -39,7 +38,7 @@ class Service:
 
     def uow(self) -> SqlUnitOfWork:
         """A unit of work owning its transaction (one per HTTP request)."""
-        return SqlUnitOfWork(Outbox(outbox), self.session_factory)
+        return SqlUnitOfWork(self.session_factory)
 
 
 def bootstrap(
@@ -88,10 +87,12 @@ def default_consumer(settings: Settings, session_factory: sessionmaker[Session])
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
         topics=TOPICS,
-        handlers=event_handlers(Outbox(outbox)),
+        handlers=HANDLERS,
         session_factory=session_factory,
         processed_table=processed_events,
         dead_letter_topic=dead_letter_topic(settings.consumer_group),
+        batch_max=settings.consumer_batch_max,
+        batch_wait_s=settings.consumer_batch_wait_ms / 1000,
     )
 
 

@@ -1,4 +1,9 @@
-"""Repositories over the `orders` schema and the SQL unit of work that commits them."""
+"""Repositories over the `orders` schema and the SQL unit of work that commits them.
+
+Statements are set-based: N orders load with one statement per table and save with one
+UPDATE and one INSERT, whatever N is; rows travel as one array parameter per column
+(`unnest`), so each statement's text, and the server's plan for it, stays the same.
+"""
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -6,14 +11,23 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, Row, Table, any_, column, func, literal, select, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TableValuedAlias
 
-from order_service.domain import CatalogEntry, HistoryEntry, Order, OrderItem, OrderStatus
-from order_service.handlers import IdempotencyRecord
+from order_service.domain import (
+    CatalogEntry,
+    HistoryEntry,
+    IdempotencyRecord,
+    Order,
+    OrderItem,
+    OrderStatus,
+)
 from order_service.tables import catalog, idempotency_keys, order_history, order_items, orders
+from order_service.tables import outbox as outbox_table
 from shared_events import CancelReason, Envelope, Event
+from shared_events.kafka.outbox import Outbox, write_staged
 
 
 class SqlOrderRepository:
@@ -22,10 +36,14 @@ class SqlOrderRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._seen: dict[UUID, Order] = {}
+        self._stored_history: dict[UUID, int] = {}
+        """Order -> how many of its history entries (a prefix: history only grows) are stored."""
 
     def add(self, order: Order) -> None:
-        self._session.execute(
-            orders.insert().values(
+        """Insert a new order, its items and its history in one statement."""
+        new_order = (
+            insert(orders)
+            .values(
                 order_id=order.order_id,
                 customer_id=order.customer_id,
                 status=order.status.value,
@@ -35,39 +53,82 @@ class SqlOrderRepository:
                 created_at=order.created_at,
                 updated_at=order.updated_at,
             )
+            .cte("new_order")
         )
+        lines = _unnest(
+            order_items,
+            line_no=list(range(len(order.items))),
+            sku=[item.sku for item in order.items],
+            quantity=[item.quantity for item in order.items],
+            unit_price_cents=[item.unit_price_cents for item in order.items],
+        )
+        new_items = (
+            insert(order_items)
+            .from_select(
+                ["order_id", *lines.c.keys()],
+                select(literal(order.order_id, order_items.c.order_id.type), lines),
+            )
+            .cte("new_items")
+        )
+        # The foreign keys are checked at the end of the statement, so all three go together.
         self._session.execute(
-            order_items.insert(),
-            [
-                {"order_id": order.order_id, "line_no": n, "sku": i.sku, "quantity": i.quantity}
-                | {"unit_price_cents": i.unit_price_cents}
-                for n, i in enumerate(order.items)
-            ],
+            _insert_history([(order.order_id, entry) for entry in order.history]).add_cte(
+                new_order, new_items
+            )
         )
-        self._add_history(order)
+        self._stored_history[order.order_id] = len(order.history)
         self._seen[order.order_id] = order
 
     def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
-        query = select(orders).where(orders.c.order_id == order_id)
+        return self.get_many([order_id], for_update=for_update).get(order_id)
+
+    def get_many(self, order_ids: Sequence[UUID], *, for_update: bool = False) -> dict[UUID, Order]:
+        """The orders that exist among `order_ids`; `for_update` locks them, in id order."""
+        ids = list(dict.fromkeys(order_ids))
+        query = (
+            select(orders)
+            .where(orders.c.order_id == any_(literal(ids, ARRAY(orders.c.order_id.type))))
+            .order_by(orders.c.order_id)
+        )
         if for_update:
             query = query.with_for_update()
-        found = self._load(self._session.execute(query).all())
-        if not found:
-            return None
-        self._seen[order_id] = found[0]
-        return found[0]
+        found = {order.order_id: order for order in self._load(self._session.execute(query).all())}
+        self._seen.update(found)
+        return found
 
     def save(self, order: Order) -> None:
+        self.save_many([order])
+
+    def save_many(self, changed: Sequence[Order]) -> None:
+        """Store the orders' status and their history entries not stored yet (two statements)."""
+        changed = list({order.order_id: order for order in changed}.values())
+        if not changed:
+            return
+        values = _unnest(
+            orders,
+            order_id=[order.order_id for order in changed],
+            status=[order.status.value for order in changed],
+            cancel_reason=[o.cancel_reason.value if o.cancel_reason else None for o in changed],
+            updated_at=[order.updated_at for order in changed],
+        )
         self._session.execute(
             update(orders)
-            .where(orders.c.order_id == order.order_id)
+            .where(orders.c.order_id == values.c.order_id)
             .values(
-                status=order.status.value,
-                cancel_reason=order.cancel_reason.value if order.cancel_reason else None,
-                updated_at=order.updated_at,
+                status=values.c.status,
+                cancel_reason=values.c.cancel_reason,
+                updated_at=values.c.updated_at,
             )
         )
-        self._add_history(order)
+        new_history = [
+            (order.order_id, entry)
+            for order in changed
+            for entry in order.history[self._stored_history.get(order.order_id, 0) :]
+        ]
+        if new_history:
+            self._session.execute(_insert_history(new_history))
+        for order in changed:
+            self._stored_history[order.order_id] = len(order.history)
 
     def find(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int
@@ -82,36 +143,29 @@ class SqlOrderRepository:
     def seen(self) -> list[Order]:
         return list(self._seen.values())
 
-    def _add_history(self, order: Order) -> None:
-        rows = [{"order_id": order.order_id, **_history_row(entry)} for entry in order.history]
-        if not rows:
-            return
-        # History is append-only: entries already stored are skipped by their unique key.
-        statement = insert(order_history).on_conflict_do_nothing(
-            index_elements=[order_history.c.order_id, order_history.c.event_id]
-        )
-        self._session.execute(statement, rows)
-
     def _load(self, rows: Sequence[Row[Any]]) -> list[Order]:
         ids = [row.order_id for row in rows]
         items: dict[UUID, list[OrderItem]] = {i: [] for i in ids}
         history: dict[UUID, list[HistoryEntry]] = {i: [] for i in ids}
         if ids:
+            any_id = any_(literal(ids, ARRAY(orders.c.order_id.type)))
             item_rows = self._session.execute(
                 select(order_items)
-                .where(order_items.c.order_id.in_(ids))
+                .where(order_items.c.order_id == any_id)
                 .order_by(order_items.c.order_id, order_items.c.line_no)
             )
             for r in item_rows:
                 items[r.order_id].append(OrderItem(r.sku, r.quantity, r.unit_price_cents))
             history_rows = self._session.execute(
                 select(order_history)
-                .where(order_history.c.order_id.in_(ids))
+                .where(order_history.c.order_id == any_id)
                 .order_by(order_history.c.seq)
             )
             for r in history_rows:
                 entry = HistoryEntry(r.event_type, r.event_id, r.occurred_at, r.service)
                 history[r.order_id].append(entry)
+        for order_id, entries in history.items():
+            self._stored_history[order_id] = len(entries)
         return [
             Order(
                 order_id=row.order_id,
@@ -128,13 +182,32 @@ class SqlOrderRepository:
         ]
 
 
-def _history_row(entry: HistoryEntry) -> dict[str, object]:
-    return {
-        "event_id": entry.event_id,
-        "event_type": entry.event_type,
-        "occurred_at": entry.occurred_at,
-        "service": entry.service,
-    }
+def _insert_history(entries: Sequence[tuple[UUID, HistoryEntry]]) -> Insert:
+    """One INSERT of history rows; entries already stored are skipped by their unique key."""
+    rows = _unnest(
+        order_history,
+        order_id=[order_id for order_id, _ in entries],
+        event_id=[entry.event_id for _, entry in entries],
+        event_type=[entry.event_type for _, entry in entries],
+        occurred_at=[entry.occurred_at for _, entry in entries],
+        service=[entry.service for _, entry in entries],
+    )
+    # unnest yields the arrays in order, so `seq` numbers the entries as the order recorded them.
+    return (
+        insert(order_history)
+        .from_select(list(rows.c.keys()), select(rows))
+        .on_conflict_do_nothing(index_elements=[order_history.c.order_id, order_history.c.event_id])
+    )
+
+
+def _unnest(table: Table, **columns: Sequence[object]) -> TableValuedAlias:
+    """`unnest(:a, :b, ...) AS r(a, b, ...)`: rows of `table`'s columns, one array each."""
+    arrays = [literal(list(values), ARRAY(table.c[name].type)) for name, values in columns.items()]
+    return (
+        func.unnest(*arrays)
+        .table_valued(*(column(name, table.c[name].type) for name in columns))
+        .render_derived()
+    )
 
 
 class SqlCatalogRepository:
@@ -147,19 +220,37 @@ class SqlCatalogRepository:
         return self.get_many({sku}).get(sku)
 
     def get_many(self, skus: Iterable[str]) -> dict[str, CatalogEntry]:
-        rows = self._session.execute(select(catalog).where(catalog.c.sku.in_(list(skus))))
+        wanted = literal(sorted(skus), ARRAY(catalog.c.sku.type))
+        rows = self._session.execute(select(catalog).where(catalog.c.sku == any_(wanted)))
         return {r.sku: CatalogEntry(r.sku, r.name, r.price_cents, r.updated_at) for r in rows}
 
     def upsert(self, entry: CatalogEntry) -> bool:
-        values = {"sku": entry.sku, "name": entry.name, "price_cents": entry.price_cents}
-        new = insert(catalog).values(**values, updated_at=entry.updated_at)
+        return entry.sku in self.upsert_many([entry])
+
+    def upsert_many(self, entries: Sequence[CatalogEntry]) -> set[str]:
+        """Store each entry newer than the stored one (one statement); returns their skus."""
+        newest: dict[str, CatalogEntry] = {}
+        for entry in entries:
+            # One statement may not touch a row twice: the newest entry of a sku goes.
+            if entry.supersedes(newest.get(entry.sku)):
+                newest[entry.sku] = entry
+        if not newest:
+            return set()
+        rows = _unnest(
+            catalog,
+            sku=list(newest),
+            name=[entry.name for entry in newest.values()],
+            price_cents=[entry.price_cents for entry in newest.values()],
+            updated_at=[entry.updated_at for entry in newest.values()],
+        )
+        new = insert(catalog).from_select(list(rows.c.keys()), select(rows))
         # Same rule as CatalogEntry.supersedes, as one atomic statement: only newer wins.
         upsert = new.on_conflict_do_update(
             index_elements=[catalog.c.sku],
-            set_={column: new.excluded[column] for column in (*values, "updated_at")},
+            set_={name: new.excluded[name] for name in ("name", "price_cents", "updated_at")},
             where=catalog.c.updated_at < new.excluded.updated_at,
         ).returning(catalog.c.sku)
-        return self._session.execute(upsert).first() is not None
+        return set(self._session.scalars(upsert))
 
 
 class SqlIdempotencyKeyRepository:
@@ -191,16 +282,17 @@ class SqlIdempotencyKeyRepository:
 
 
 class OutboxWriter(Protocol):
-    """Adds an encoded event to the outbox inside the caller's transaction."""
+    """Stages an encoded event in the caller's transaction (written by `write_staged`)."""
 
     def add(self, session: Session, envelope: Envelope[Event]) -> object: ...
 
 
 class SqlUnitOfWork:
-    """One transaction: its own (HTTP) or a session it rides on (consumed events).
+    """One transaction: its own (HTTP) or the consumer's batch transaction it rides on.
 
-    `commit()` writes the events recorded by the orders it loaded to the outbox, then
-    commits only when it owns the transaction; a ridden session is the runner's to commit.
+    `commit()` stages the events recorded by the orders it loaded in the outbox; owning
+    its transaction, it then writes them (one statement) and commits. Riding, it leaves
+    both to the consumer, which writes everything its batch staged before committing.
     """
 
     orders: SqlOrderRepository
@@ -209,19 +301,23 @@ class SqlUnitOfWork:
 
     def __init__(
         self,
-        outbox: OutboxWriter,
         session_factory: Callable[[], Session],
         *,
+        outbox: OutboxWriter | None = None,
         owns_transaction: bool = True,
     ) -> None:
-        self._outbox = outbox
         self._open = session_factory
+        self._outbox = outbox or Outbox(outbox_table)
         self._owns_transaction = owns_transaction
 
     @classmethod
-    def riding(cls, session: Session, outbox: OutboxWriter) -> Self:
-        """A unit of work inside a transaction someone else commits (the event consumer)."""
-        return cls(outbox, lambda: session, owns_transaction=False)
+    def riding(cls, session: Session, causes: Sequence[Envelope[Event]]) -> Self:
+        """A unit of work inside the consumer's batch transaction, which it never commits.
+
+        `causes` (the consumed events) is taken for the signature every service shares; the
+        order domain wraps its own follow-up events (`follow_up`), so it needs none of them.
+        """
+        return cls(lambda: session, owns_transaction=False)
 
     def __enter__(self) -> Self:
         self.session = self._open()
@@ -237,7 +333,7 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         if self._owns_transaction:
-            self.session.rollback()  # a no-op after commit; undoes anything uncommitted
+            self.session.rollback()  # a no-op after commit; undoes (and unstages) anything else
             self.session.close()
 
     def commit(self) -> None:
@@ -246,6 +342,5 @@ class SqlUnitOfWork:
                 self._outbox.add(self.session, event)
             order.pending_events.clear()
         if self._owns_transaction:
+            write_staged(self.session)
             self.session.commit()
-        else:
-            self.session.flush()

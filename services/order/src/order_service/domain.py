@@ -62,6 +62,15 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """An Idempotency-Key, the request it was first used for, and the order it created."""
+
+    key: str
+    fingerprint: str
+    order_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class OrderItem:
     """One line of an order, priced when the order was placed."""
 

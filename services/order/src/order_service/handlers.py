@@ -1,12 +1,14 @@
-"""One function per command or consumed event: `(command, uow) -> result`.
+"""One function per command or consumed event type: `(command, uow) -> result`.
 
 Each handler opens `with uow:`, loads what it needs (order rows locked), lets the domain
 decide, and commits once; the unit of work writes the events the orders recorded to the
-outbox in that same transaction.
+outbox in that same transaction. A consumed-event handler takes every event of its type
+in one consumer wave (one per order) and loads and saves their orders set-wise.
 """
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -14,7 +16,7 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from order_service.domain import CatalogEntry, Order, OrderStatus, price_items
+from order_service.domain import CatalogEntry, IdempotencyRecord, Order, OrderStatus, price_items
 from shared_events import (
     DEFAULT_CURRENCY,
     CancelReason,
@@ -36,19 +38,14 @@ class IdempotencyKeyReused(Exception):
     """The Idempotency-Key was already used for a different request body."""
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    """An Idempotency-Key, the request it was first used for, and the order it created."""
-
-    key: str
-    fingerprint: str
-    order_id: UUID
-
-
 class OrderRepository(Protocol):
     def add(self, order: Order) -> None: ...
     def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None: ...
+    def get_many(
+        self, order_ids: Sequence[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Order]: ...
     def save(self, order: Order) -> None: ...
+    def save_many(self, changed: Sequence[Order]) -> None: ...
     def find(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int
     ) -> list[Order]: ...
@@ -59,6 +56,7 @@ class CatalogRepository(Protocol):
     def get(self, sku: str) -> CatalogEntry | None: ...
     def get_many(self, skus: set[str]) -> dict[str, CatalogEntry]: ...
     def upsert(self, entry: CatalogEntry) -> bool: ...
+    def upsert_many(self, entries: Sequence[CatalogEntry]) -> set[str]: ...
 
 
 class IdempotencyKeyRepository(Protocol):
@@ -123,7 +121,7 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork) -> Order:
         )
         uow.orders.add(order)
         uow.commit()
-    log.info("order_placed", correlation_id=str(order_id), total_cents=order.total_cents)
+    log.debug("order_placed", correlation_id=str(order_id), total_cents=order.total_cents)
     return order
 
 
@@ -140,57 +138,77 @@ def cancel_order(cmd: CancelOrder, uow: UnitOfWork) -> Order | None:
     return order
 
 
-def payment_processed(event: Envelope[PaymentProcessed], uow: UnitOfWork) -> None:
+def payments_processed(events: Sequence[Envelope[PaymentProcessed]], uow: UnitOfWork) -> None:
     """A PENDING order becomes PAYMENT_RECEIVED; otherwise only its history grows."""
-    _apply(event, uow, Order.payment_received)
+    _apply(events, uow, Order.payment_received)
 
 
-def items_reserved(event: Envelope[ItemsReserved], uow: UnitOfWork) -> None:
+def items_reserved(events: Sequence[Envelope[ItemsReserved]], uow: UnitOfWork) -> None:
     """A live order is CONFIRMED and says so; a cancelled one stays cancelled."""
-    _apply(event, uow, Order.items_reserved)
+    _apply(events, uow, Order.items_reserved)
 
 
-def payment_failed(event: Envelope[PaymentFailed], uow: UnitOfWork) -> None:
+def payments_failed(events: Sequence[Envelope[PaymentFailed]], uow: UnitOfWork) -> None:
     """A live order is CANCELLED(payment_failed)."""
-    _apply(event, uow, lambda order, e: order.saga_failed(e, CancelReason.PAYMENT_FAILED))
+    _apply(events, uow, lambda order, e: order.saga_failed(e, CancelReason.PAYMENT_FAILED))
 
 
-def inventory_failed(event: Envelope[InventoryFailed], uow: UnitOfWork) -> None:
+def inventory_failed(events: Sequence[Envelope[InventoryFailed]], uow: UnitOfWork) -> None:
     """A live order is CANCELLED(out_of_stock); payment refunds on the OrderCancelled."""
-    _apply(event, uow, lambda order, e: order.saga_failed(e, CancelReason.OUT_OF_STOCK))
+    _apply(events, uow, lambda order, e: order.saga_failed(e, CancelReason.OUT_OF_STOCK))
 
 
-def compensated(
-    event: Envelope[PaymentRefunded] | Envelope[ItemsReleased], uow: UnitOfWork
-) -> None:
-    """PaymentRefunded / ItemsReleased: history only."""
-    _apply(event, uow, Order.record)
+def payments_refunded(events: Sequence[Envelope[PaymentRefunded]], uow: UnitOfWork) -> None:
+    """Compensation done by payment: history only."""
+    _apply(events, uow, Order.record)
 
 
-def product_upserted(event: Envelope[ProductUpserted], uow: UnitOfWork) -> bool:
-    """Upsert the local catalog row; an older update than the stored one is ignored."""
-    product = event.payload
-    entry = CatalogEntry(product.sku, product.name, product.price_cents, event.occurred_at)
+def items_released(events: Sequence[Envelope[ItemsReleased]], uow: UnitOfWork) -> None:
+    """Compensation done by inventory: history only."""
+    _apply(events, uow, Order.record)
+
+
+def products_upserted(events: Sequence[Envelope[ProductUpserted]], uow: UnitOfWork) -> set[str]:
+    """Upsert the local catalog; returns the skus whose entry changed (older updates lose)."""
+    entries = [
+        CatalogEntry(e.payload.sku, e.payload.name, e.payload.price_cents, e.occurred_at)
+        for e in events
+    ]
     with uow:
-        applied = uow.catalog.upsert(entry)
+        applied = uow.catalog.upsert_many(entries)
         uow.commit()
-    log.info("catalog_updated" if applied else "catalog_update_ignored_as_stale", sku=product.sku)
+    for sku in dict.fromkeys(entry.sku for entry in entries):
+        outcome = "catalog_updated" if sku in applied else "catalog_update_ignored_as_stale"
+        log.debug(outcome, sku=sku)
     return applied
 
 
-def _apply(event: Envelope[SagaEvent], uow: UnitOfWork, change: "_Change") -> None:
-    order_id = event.payload.order_id
-    with structlog.contextvars.bound_contextvars(correlation_id=str(order_id)), uow:
-        order = uow.orders.get(order_id, for_update=True)
-        if order is None:
-            # The order commits before OrderCreated is even published, so this never heals.
-            log.warning("event_for_unknown_order_ignored", event_type=event.event_type)
-            return
-        before = order.status
-        change(order, event)
-        uow.orders.save(order)
+def _apply(events: Sequence[Envelope[SagaEvent]], uow: UnitOfWork, change: "_Change") -> None:
+    """Load every order the events are about in one go, apply each event in turn, save once."""
+    with uow:
+        found = uow.orders.get_many([event.payload.order_id for event in events], for_update=True)
+        changed: list[Order] = []
+        for event in events:
+            fields = _log_fields(event)
+            order = found.get(event.payload.order_id)
+            if order is None:
+                # The order commits before OrderCreated is even published, so this never heals.
+                log.warning("event_for_unknown_order_ignored", **fields)
+                continue
+            before = order.status
+            change(order, event)
+            changed.append(order)
+            log.debug("order_event_applied", status_before=before, status=order.status, **fields)
+        uow.orders.save_many(changed)
         uow.commit()
-        log.info("order_event_applied", status_before=before, status=order.status)
+
+
+def _log_fields(event: Envelope[SagaEvent]) -> dict[str, str]:
+    return {
+        "event_type": event.event_type,
+        "event_id": str(event.event_id),
+        "correlation_id": str(event.payload.order_id),
+    }
 
 
 class _Change(Protocol):

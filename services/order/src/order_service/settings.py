@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8001
     consumer_group: str = "order-service"
+    # Events applied in one transaction at most (1: one event per transaction), and how
+    # long the consumer waits for more after the first one arrived.
+    consumer_batch_max: int = Field(default=500, ge=1)
+    consumer_batch_wait_ms: float = Field(default=5.0, ge=0, allow_inf_nan=False)
     # Test switch (the duplicate storm): the relay publishes every outbox row twice.
     relay_duplicate_every_event: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from order_service.bootstrap import bootstrap, upgrade_schema
 from order_service.db import SqlUnitOfWork
 from order_service.settings import Settings
-from order_service.tables import SCHEMA, metadata, outbox
-from shared_events.kafka.outbox import Outbox
+from order_service.tables import SCHEMA, metadata
 
 ROLE = "order_service"
 
@@ -52,7 +51,7 @@ def order_sessions(order_engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def sql_uow(order_sessions: sessionmaker[Session]) -> Callable[[], SqlUnitOfWork]:
-    return lambda: SqlUnitOfWork(Outbox(outbox), order_sessions)
+    return lambda: SqlUnitOfWork(order_sessions)
 
 
 @pytest.fixture

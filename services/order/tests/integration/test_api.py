@@ -7,9 +7,8 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import select
 
-from order_service.consumer import event_handlers
+from order_service.consumer import HANDLERS
 from order_service.tables import outbox
-from shared_events.kafka.outbox import Outbox
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +27,10 @@ ORDER_FIELDS = {
 
 @pytest.fixture
 def catalog(order_sessions, saga):
-    handle = event_handlers(Outbox(outbox))["ProductUpserted"]
+    handle = HANDLERS["ProductUpserted"]
     for sku, price in [("SKU-1", 250), ("SKU-2", 1000)]:
         with order_sessions.begin() as session:
-            handle(saga.product_upserted(sku, price, name=f"Product {sku}"), session)
+            handle([saga.product_upserted(sku, price, name=f"Product {sku}")], session)
 
 
 def place(client, *items, customer="alice", key=None):
@@ -201,7 +200,7 @@ def test_the_catalog_knows_a_sku_only_once_product_upserted_arrived(client, orde
     assert client.get("/catalog/SKU-9").status_code == 404
     with order_sessions.begin() as session:
         event = saga.product_upserted("SKU-9", 4200, name="Chair")
-        event_handlers(Outbox(outbox))["ProductUpserted"](event, session)
+        HANDLERS["ProductUpserted"]([event], session)
 
     body = client.get("/catalog/SKU-9").json()
 

@@ -1,4 +1,4 @@
-"""The consumer functions on a real database, inside the inbox transaction the runner opens."""
+"""The consumer's handlers on a real database, inside the batch transaction the runner opens."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -7,12 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from order_service import handlers
-from order_service.consumer import event_handlers
+from order_service.consumer import HANDLERS
 from order_service.domain import OrderStatus
 from order_service.handlers import CancelOrder, PlaceOrder
 from order_service.tables import outbox, processed_events
-from shared_events.kafka.inbox import apply_once
-from shared_events.kafka.outbox import Outbox
+from shared_events.kafka.inbox import apply_batch, apply_once
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +20,8 @@ CONSUMER = "order-service"
 
 @pytest.fixture
 def consume(order_sessions):
-    table = event_handlers(Outbox(outbox))
-
     def deliver(envelope) -> bool:
-        handler = table[envelope.event_type]
-        return apply_once(order_sessions, processed_events, CONSUMER, envelope, handler)
+        return apply_once(order_sessions, processed_events, CONSUMER, envelope, HANDLERS)
 
     return deliver
 
@@ -39,6 +35,10 @@ def order(consume, saga, sql_uow):
 def stored(sql_uow, order):
     with sql_uow() as uow:
         return uow.orders.get(order.order_id)
+
+
+def state(order):
+    return order.status, order.cancel_reason, order.updated_at, order.history
 
 
 def staged(order_engine):
@@ -84,6 +84,53 @@ def test_a_failure_cancels_and_stages_order_cancelled(
     assert [h["event_type"] for _, h in staged(order_engine)] == ["OrderCreated", "OrderCancelled"]
 
 
+def test_a_mixed_batch_applies_each_event_in_order_and_once(
+    order_sessions, consume, saga, sql_uow, order_engine
+):
+    consume(saga.product_upserted("SKU-1", 500))
+    a, b, c = (
+        handlers.place_order(PlaceOrder(customer, (("SKU-1", 1),)), sql_uow())
+        for customer in ("alice", "bob", "carol")
+    )
+    reserved, failed = saga.items_reserved(a.order_id), saga.payment_failed(c.order_id)
+    batch = [
+        saga.payment_processed(a.order_id),
+        saga.payment_processed(b.order_id),
+        reserved,
+        failed,
+    ]
+
+    applied = apply_batch(order_sessions, processed_events, CONSUMER, batch, HANDLERS)
+
+    assert applied == batch
+    now = {o.order_id: stored(sql_uow, o) for o in (a, b, c)}
+    assert (now[a.order_id].status, now[a.order_id].cancel_reason) == (OrderStatus.CONFIRMED, None)
+    assert now[b.order_id].status is OrderStatus.PAYMENT_RECEIVED
+    assert (now[c.order_id].status, now[c.order_id].cancel_reason) == (
+        OrderStatus.CANCELLED,
+        "payment_failed",
+    )
+    history = {i: [h.event_type for h in o.history] for i, o in now.items()}
+    assert history == {
+        a.order_id: ["OrderCreated", "PaymentProcessed", "ItemsReserved", "OrderConfirmed"],
+        b.order_id: ["OrderCreated", "PaymentProcessed"],
+        c.order_id: ["OrderCreated", "PaymentFailed", "OrderCancelled"],
+    }
+    rows = staged(order_engine)
+    follow_ups = {(h["event_type"], h["correlation_id"]): event_id for event_id, h in rows[3:]}
+    assert [h["event_type"] for _, h in rows[:3]] == ["OrderCreated"] * 3
+    assert follow_ups == {
+        ("OrderConfirmed", str(a.order_id)): now[a.order_id].history[-1].event_id,
+        ("OrderCancelled", str(c.order_id)): now[c.order_id].history[-1].event_id,
+    }
+
+    assert apply_batch(order_sessions, processed_events, CONSUMER, batch, HANDLERS) == []
+
+    again = {o.order_id: stored(sql_uow, o) for o in (a, b, c)}
+    assert {i: state(o) for i, o in again.items()} == {i: state(o) for i, o in now.items()}
+    assert staged(order_engine) == rows
+
+
 def test_a_redelivered_event_is_skipped_by_the_inbox(consume, saga, order, sql_uow):
     event = saga.payment_processed(order.order_id)
     assert consume(event) is True
@@ -95,32 +142,35 @@ def test_a_redelivered_event_is_skipped_by_the_inbox(consume, saga, order, sql_u
 def test_an_event_applied_twice_past_the_inbox_still_changes_nothing(
     order_sessions, saga, order, sql_uow, order_engine
 ):
-    handle = event_handlers(Outbox(outbox))["ItemsReserved"]
     event = saga.items_reserved(order.order_id)
     for _ in range(2):
         with order_sessions.begin() as session:
-            handle(event, session)
+            HANDLERS["ItemsReserved"]([event], session)
 
     assert stored(sql_uow, order).status is OrderStatus.CONFIRMED
     assert len(stored(sql_uow, order).history) == 3
     assert len(staged(order_engine)) == 2
 
 
-def test_a_handler_failure_rolls_back_the_inbox_row_too(order_sessions, saga, order, sql_uow):
-    def broken(envelope, session):
-        event_handlers(Outbox(outbox))["PaymentProcessed"](envelope, session)
+def test_a_handler_failure_rolls_back_the_inbox_row_too(
+    order_sessions, consume, saga, order, sql_uow
+):
+    def broken(envelopes, session):
+        HANDLERS["PaymentProcessed"](envelopes, session)
         raise RuntimeError("boom")
 
+    event = saga.payment_processed(order.order_id)
     with pytest.raises(RuntimeError):
         apply_once(
             order_sessions,
             processed_events,
             CONSUMER,
-            saga.payment_processed(order.order_id),
-            broken,
+            event,
+            {**HANDLERS, "PaymentProcessed": broken},
         )
 
     assert stored(sql_uow, order).status is OrderStatus.PENDING
+    assert consume(event) is True
 
 
 def test_an_older_product_update_does_not_overwrite_the_catalog(consume, saga, sql_uow):

@@ -10,12 +10,11 @@ from sqlalchemy import func, select
 from starlette.exceptions import StarletteDeprecationWarning
 
 from order_service.bootstrap import bootstrap
-from order_service.consumer import TOPICS, event_handlers
+from order_service.consumer import HANDLERS, TOPICS
 from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
 from shared_events.kafka.codec import encode
 from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import Outbox
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -43,7 +42,7 @@ def wired_client(kafka_bootstrap, order_engine, order_sessions):
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=f"order-service-test-{uuid4()}",
             topics=TOPICS,
-            handlers=event_handlers(Outbox(outbox)),
+            handlers=HANDLERS,
             session_factory=session_factory,
             processed_table=processed_events,
             dead_letter_topic="order-service.dlq",
@@ -60,7 +59,7 @@ def test_events_from_kafka_confirm_an_order_and_its_events_reach_kafka(
     wired_client, kafka_bootstrap, order_sessions, order_engine, saga
 ):
     with order_sessions.begin() as session:
-        event_handlers(Outbox(outbox))["ProductUpserted"](saga.product_upserted("W-1", 10), session)
+        HANDLERS["ProductUpserted"]([saga.product_upserted("W-1", 10)], session)
     # A customer no running payment service knows: if a `make dev` system shares this broker,
     # it answers the OrderCreated our relay publishes with PaymentFailed, which cannot
     # cancel an order that ItemsReserved has already confirmed.

@@ -5,8 +5,7 @@ from uuid import uuid4
 
 import pytest
 
-from order_service.domain import CatalogEntry, Order, OrderItem, OrderStatus
-from order_service.handlers import IdempotencyRecord
+from order_service.domain import CatalogEntry, IdempotencyRecord, Order, OrderItem, OrderStatus
 from shared_events import CancelReason
 
 pytestmark = pytest.mark.integration
@@ -81,6 +80,26 @@ def test_saving_an_order_stores_its_status_and_new_history_once(make_uow):
     assert [h.event_type for h in reloaded.history] == ["OrderCreated", "OrderCancelled"]
 
 
+def test_many_orders_load_and_save_together(make_uow):
+    first, second = store(make_uow, placed("alice")), store(make_uow, placed("bob"))
+    with make_uow() as uow:
+        found = uow.orders.get_many([second.order_id, uuid4(), first.order_id], for_update=True)
+        assert set(found) == {first.order_id, second.order_id}
+        found[first.order_id].cancel_by_customer()
+        uow.orders.save_many([found[first.order_id], found[second.order_id]])
+        uow.commit()
+
+    with make_uow() as uow:
+        reloaded = uow.orders.get_many([first.order_id, second.order_id])
+    assert [h.event_type for h in reloaded[first.order_id].history] == [
+        "OrderCreated",
+        "OrderCancelled",
+    ]
+    assert reloaded[first.order_id].status is OrderStatus.CANCELLED
+    assert reloaded[second.order_id].status is OrderStatus.PENDING
+    assert reloaded[second.order_id].history == second.history
+
+
 def test_uncommitted_changes_are_discarded(make_uow):
     order = placed()
     with make_uow() as uow:
@@ -124,6 +143,29 @@ def test_catalog_upsert_keeps_the_newest_entry(make_uow):
         )
         assert uow.catalog.get("NOPE") is None
         assert set(uow.catalog.get_many({"SKU-1", "NOPE"})) == {"SKU-1"}
+
+
+def test_catalog_upsert_many_keeps_the_newest_entry_of_each_sku(make_uow):
+    with make_uow() as uow:
+        uow.catalog.upsert(CatalogEntry("SKU-1", "Mug", 250, T0))
+        uow.commit()
+    later = T0 + timedelta(seconds=1)
+
+    with make_uow() as uow:
+        applied = uow.catalog.upsert_many(
+            [
+                CatalogEntry("SKU-2", "Lamp", 900, later),
+                CatalogEntry("SKU-1", "Old mug", 100, T0 - timedelta(seconds=1)),
+                CatalogEntry("SKU-2", "Big lamp", 1200, later + timedelta(seconds=1)),
+                CatalogEntry("SKU-2", "Older lamp", 800, T0),
+            ]
+        )
+        uow.commit()
+
+    assert applied == {"SKU-2"}
+    with make_uow() as uow:
+        entries = uow.catalog.get_many({"SKU-1", "SKU-2"})
+    assert (entries["SKU-1"].name, entries["SKU-2"].name) == ("Mug", "Big lamp")
 
 
 def test_an_idempotency_key_is_claimed_once(make_uow):

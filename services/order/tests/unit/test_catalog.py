@@ -13,35 +13,35 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 def test_product_upserted_adds_the_sku_to_the_catalog(uow, saga):
     event = saga.product_upserted("SKU-1", 250, name="Mug")
 
-    assert handlers.product_upserted(event, uow) is True
+    assert handlers.products_upserted([event], uow) == {"SKU-1"}
 
     entry = uow.committed_catalog["SKU-1"]
     assert (entry.name, entry.price_cents, entry.updated_at) == ("Mug", 250, event.occurred_at)
 
 
 def test_a_newer_product_update_replaces_the_price(uow, saga):
-    handlers.product_upserted(saga.product_upserted("SKU-1", 250, age_s=60), uow)
+    handlers.products_upserted([saga.product_upserted("SKU-1", 250, age_s=60)], uow)
 
-    handlers.product_upserted(saga.product_upserted("SKU-1", 300, name="Big mug"), uow)
+    handlers.products_upserted([saga.product_upserted("SKU-1", 300, name="Big mug")], uow)
 
     assert uow.committed_catalog["SKU-1"].price_cents == 300
     assert uow.committed_catalog["SKU-1"].name == "Big mug"
 
 
 def test_an_older_product_update_arriving_late_is_ignored(uow, saga):
-    handlers.product_upserted(saga.product_upserted("SKU-1", 300), uow)
+    handlers.products_upserted([saga.product_upserted("SKU-1", 300)], uow)
 
-    applied = handlers.product_upserted(saga.product_upserted("SKU-1", 250, age_s=60), uow)
+    applied = handlers.products_upserted([saga.product_upserted("SKU-1", 250, age_s=60)], uow)
 
-    assert applied is False
+    assert applied == set()
     assert uow.committed_catalog["SKU-1"].price_cents == 300
 
 
 def test_a_redelivered_product_update_is_ignored(uow, saga):
     event = saga.product_upserted("SKU-1", 300)
-    handlers.product_upserted(event, uow)
+    handlers.products_upserted([event], uow)
 
-    assert handlers.product_upserted(event, uow) is False
+    assert handlers.products_upserted([event], uow) == set()
 
 
 def test_an_entry_supersedes_only_older_entries():

@@ -12,8 +12,8 @@ from shared_events import DEFAULT_CURRENCY, CancelReason, OrderCancelled, OrderC
 
 @pytest.fixture
 def stocked(uow, saga):
-    handlers.product_upserted(saga.product_upserted("SKU-1", 250, name="Mug"), uow)
-    handlers.product_upserted(saga.product_upserted("SKU-2", 1000, name="Lamp"), uow)
+    handlers.products_upserted([saga.product_upserted("SKU-1", 250, name="Mug")], uow)
+    handlers.products_upserted([saga.product_upserted("SKU-2", 1000, name="Lamp")], uow)
     return uow
 
 
@@ -87,7 +87,7 @@ def test_same_idempotency_key_with_another_body_is_refused(stocked):
 def test_a_key_refused_for_an_unknown_sku_can_be_used_once_the_sku_is_known(stocked, saga):
     with pytest.raises(UnknownSkus):
         place(stocked, ("SKU-3", 1), key="k-1")
-    handlers.product_upserted(saga.product_upserted("SKU-3", 99), stocked)
+    handlers.products_upserted([saga.product_upserted("SKU-3", 99)], stocked)
 
     order = place(stocked, ("SKU-3", 1), key="k-1")
 
@@ -105,7 +105,7 @@ def test_without_a_key_each_request_places_a_new_order(stocked):
 def test_customer_cancels_a_live_order(stocked, saga, status):
     order = place(stocked, ("SKU-1", 1))
     if status is OrderStatus.PAYMENT_RECEIVED:
-        handlers.payment_processed(saga.payment_processed(order.order_id), stocked)
+        handlers.payments_processed([saga.payment_processed(order.order_id)], stocked)
 
     handlers.cancel_order(CancelOrder(order.order_id), stocked)
 
@@ -122,8 +122,8 @@ def test_customer_cancels_a_live_order(stocked, saga, status):
 
 def test_customer_cancel_of_a_confirmed_order_triggers_compensation(stocked, saga):
     order = place(stocked, ("SKU-1", 1))
-    handlers.payment_processed(saga.payment_processed(order.order_id), stocked)
-    handlers.items_reserved(saga.items_reserved(order.order_id), stocked)
+    handlers.payments_processed([saga.payment_processed(order.order_id)], stocked)
+    handlers.items_reserved([saga.items_reserved(order.order_id)], stocked)
 
     handlers.cancel_order(CancelOrder(order.order_id), stocked)
 
@@ -144,7 +144,7 @@ def test_cancelling_a_cancelled_order_is_a_no_op(stocked):
 
 def test_cancelling_a_payment_failed_order_keeps_its_reason(stocked, saga):
     order = place(stocked, ("SKU-1", 1))
-    handlers.payment_failed(saga.payment_failed(order.order_id), stocked)
+    handlers.payments_failed([saga.payment_failed(order.order_id)], stocked)
 
     handlers.cancel_order(CancelOrder(order.order_id), stocked)
 

@@ -4,6 +4,7 @@ import itertools
 from uuid import uuid4
 
 import pytest
+from structlog.testing import capture_logs
 
 from order_service import handlers
 from order_service.domain import OrderStatus
@@ -11,23 +12,23 @@ from order_service.handlers import CancelOrder, PlaceOrder
 from shared_events import CancelReason, OrderCancelled
 
 APPLY = {
-    "PaymentProcessed": handlers.payment_processed,
-    "PaymentFailed": handlers.payment_failed,
-    "PaymentRefunded": handlers.compensated,
+    "PaymentProcessed": handlers.payments_processed,
+    "PaymentFailed": handlers.payments_failed,
+    "PaymentRefunded": handlers.payments_refunded,
     "ItemsReserved": handlers.items_reserved,
     "InventoryFailed": handlers.inventory_failed,
-    "ItemsReleased": handlers.compensated,
+    "ItemsReleased": handlers.items_released,
 }
 
 
 def deliver(uow, *events):
     for event in events:
-        APPLY[event.event_type](event, uow)
+        APPLY[event.event_type]([event], uow)
 
 
 @pytest.fixture
 def order(uow, saga):
-    handlers.product_upserted(saga.product_upserted("SKU-1", 500), uow)
+    handlers.products_upserted([saga.product_upserted("SKU-1", 500)], uow)
     return handlers.place_order(PlaceOrder("alice", (("SKU-1", 2),)), uow)
 
 
@@ -173,6 +174,24 @@ def test_a_redelivered_event_changes_nothing(uow, saga, order, builder):
     assert status_of(uow, order) == state
     assert uow.order(order.order_id).history == history
     assert len(uow.outbox) == published
+
+
+def test_one_call_applies_each_order_s_event_and_skips_unknown_orders(uow, saga, order):
+    other = handlers.place_order(PlaceOrder("bob", (("SKU-1", 1),)), uow)
+    commits = uow.commits
+    events = [saga.items_reserved(order.order_id), saga.items_reserved(uuid4())]
+    events.append(saga.items_reserved(other.order_id))
+
+    with capture_logs() as logs:
+        handlers.items_reserved(events, uow)
+
+    assert uow.commits == commits + 1
+    assert status_of(uow, order) == status_of(uow, other) == (OrderStatus.CONFIRMED, None)
+    confirmed = uow.published("OrderConfirmed")
+    assert [e.causation_id for e in confirmed] == [events[0].event_id, events[2].event_id]
+    # Per event, only the skipped one is worth more than a debug line.
+    loud = [(e["event"], e["log_level"]) for e in logs if e["log_level"] != "debug"]
+    assert loud == [("event_for_unknown_order_ignored", "warning")]
 
 
 def test_an_event_for_an_unknown_order_is_ignored(uow, saga):

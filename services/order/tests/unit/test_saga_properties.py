@@ -9,12 +9,12 @@ from order_service.handlers import PlaceOrder
 from shared_events import CancelReason
 
 APPLY = {
-    "PaymentProcessed": handlers.payment_processed,
-    "PaymentFailed": handlers.payment_failed,
+    "PaymentProcessed": handlers.payments_processed,
+    "PaymentFailed": handlers.payments_failed,
     "ItemsReserved": handlers.items_reserved,
     "InventoryFailed": handlers.inventory_failed,
-    "PaymentRefunded": handlers.compensated,
-    "ItemsReleased": handlers.compensated,
+    "PaymentRefunded": handlers.payments_refunded,
+    "ItemsReleased": handlers.items_released,
 }
 DECISIVE = {
     "ItemsReserved": (OrderStatus.CONFIRMED, None),
@@ -39,13 +39,13 @@ def test_the_first_decisive_event_decides_and_nothing_is_emitted_twice(
     new_uow, saga, kinds, deliveries
 ):
     uow = new_uow()
-    handlers.product_upserted(saga.product_upserted("SKU-1", 500), uow)
+    handlers.products_upserted([saga.product_upserted("SKU-1", 500)], uow)
     order = handlers.place_order(PlaceOrder("alice", (("SKU-1", 1),)), uow)
     events = [getattr(saga, kind)(order.order_id) for kind in kinds]
     arrivals = [events[i % len(events)] for i in deliveries]
 
     for event in arrivals:
-        APPLY[event.event_type](event, uow)
+        APPLY[event.event_type]([event], uow)
 
     stored = uow.order(order.order_id)
     decisive = [e.event_type for e in arrivals if e.event_type in DECISIVE]

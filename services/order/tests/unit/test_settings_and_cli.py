@@ -2,8 +2,10 @@
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.orm import sessionmaker
 
 from order_service.__main__ import main
+from order_service.bootstrap import default_consumer
 from order_service.settings import Settings
 
 
@@ -42,6 +44,52 @@ def test_the_local_password_is_refused_outside_local_runs(monkeypatch):
         Settings(environment="production")
 
     assert Settings(environment="production", db_password="s3cret").db_password == "s3cret"
+
+
+def test_consumer_batches_default_to_500_events_and_a_5_ms_wait(monkeypatch):
+    for name in ("ORDER_CONSUMER_BATCH_MAX", "ORDER_CONSUMER_BATCH_WAIT_MS"):
+        monkeypatch.delenv(name, raising=False)
+
+    consumer = default_consumer(Settings(), sessionmaker())
+
+    assert (consumer.batch_max, consumer.batch_wait_s) == (500, 0.005)
+
+
+def test_batch_max_1_gives_the_consumer_one_event_per_transaction(monkeypatch):
+    monkeypatch.setenv("ORDER_CONSUMER_BATCH_MAX", "1")
+    monkeypatch.setenv("ORDER_CONSUMER_BATCH_WAIT_MS", "0")
+
+    settings = Settings()
+    consumer = default_consumer(settings, sessionmaker())
+
+    assert (settings.consumer_batch_max, settings.consumer_batch_wait_ms) == (1, 0.0)
+    assert (consumer.batch_max, consumer.batch_wait_s) == (1, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORDER_CONSUMER_BATCH_MAX", "0"),
+        ("ORDER_CONSUMER_BATCH_MAX", "-3"),
+        ("ORDER_CONSUMER_BATCH_WAIT_MS", "-1"),
+        ("ORDER_CONSUMER_BATCH_WAIT_MS", "inf"),
+        ("ORDER_CONSUMER_BATCH_WAIT_MS", "nan"),
+    ],
+)
+def test_a_batch_setting_out_of_range_is_refused_by_name(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError, match=variable.removeprefix("ORDER_").lower()):
+        Settings()
+
+
+def test_serve_with_a_bad_batch_setting_exits_1_with_one_line_naming_it(monkeypatch, capsys):
+    monkeypatch.setenv("ORDER_CONSUMER_BATCH_MAX", "0")
+
+    assert main(["serve"]) == 1
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "consumer_batch_max" in line
 
 
 @pytest.mark.parametrize(
