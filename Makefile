@@ -10,7 +10,8 @@ RUN := $(UV) run --frozen
 SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
-        lint typecheck unit integration e2e storm test chaos fuzz dev dev-down up down
+        lint typecheck unit integration e2e storm bench-smoke test chaos bench fuzz dev dev-down \
+        up down
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,7 +56,7 @@ integration: install ## Integration tests against the real Kafka broker and Post
 	$(RUN) pytest -m integration shared-events deploy $(foreach s,$(SERVICES),services/$(s))
 
 e2e: install ## Black-box end-to-end tests over HTTP (starts the local system if none is running)
-	$(RUN) python -m saga_infra e2e -- tests-e2e -m "not storm"
+	$(RUN) python -m saga_infra e2e -- tests-e2e -m "not storm and not bench"
 
 # The duplicate storm needs services whose relays publish every event twice: its own stack.
 STORM_ENV := STACK_DIR=$${STORM_STACK_DIR:-$(CURDIR)/.local/storm} \
@@ -68,10 +69,17 @@ storm: install ## Duplicate storm: the saga on its own stack with every event pu
 	env -u ORDER_URL -u PAYMENT_URL -u INVENTORY_URL -u KAFKA_BOOTSTRAP_SERVERS $(STORM_ENV) \
 	  $(RUN) python -m saga_infra e2e -- tests-e2e -m storm
 
-test: lint typecheck schemas-check unit integration e2e storm ## Everything: lint, types, schemas, unit, integration, e2e (+ failure smoke), storm
+# The quick bench runs on its own stack too (BENCH_SMOKE_* ports, /tmp/benchstack-smoke).
+bench-smoke: install ## Quick bench (~1.5 min, own stack) + its unit tests: the report's shape, not its figures
+	$(RUN) pytest tests-e2e/tests/test_bench_units.py tests-e2e/tests/test_bench_report.py
+
+test: lint typecheck schemas-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, unit, integration, e2e (+ failure smoke), storm, quick bench
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
+
+bench: install ## Benchmark on its own stack (BENCH_*): max sagas/s batched and batch-1, latency, CPU per saga (<= 12 min)
+	$(RUN) python -m saga_e2e.bench $(BENCH_ARGS)
 
 fuzz: install ## Full HTTP fuzzing: 1,000 schemathesis requests per service (starts the system if none)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(RUN) python -m saga_infra e2e -- tests-e2e/tests/test_fuzz_http.py -s

@@ -9,6 +9,7 @@ import pytest
 
 from saga_e2e.fuzz import fuzz_service
 
+pytestmark = pytest.mark.e2e  # against the running system, like the rest of this directory
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 
 

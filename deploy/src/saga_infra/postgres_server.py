@@ -129,6 +129,8 @@ def start(settings: Settings, timeout: float) -> int:
         f"--port={settings.pg_port}",
         f"--unix_socket_directories={data}",
     ]
+    if settings.pg_shared_preload_libraries:  # PG_SHARED_PRELOAD_LIBRARIES, e.g. the bench's
+        options.append(f"--shared_preload_libraries={settings.pg_shared_preload_libraries}")
     argv = [binary(settings, "pg_ctl"), "start", "-D", str(data), "-l", str(_server_log(settings))]
     argv += ["-w", "-t", str(int(timeout)), "-o", shlex.join(options)]
     code = _run(settings, argv, log_file(settings), timeout + 15)

@@ -56,6 +56,8 @@ class Settings:
     pg_dir: Path
     role_passwords: tuple[tuple[str, str], ...]
     start_timeout: float
+    # e.g. `pg_stat_statements` (the bench's stack); empty: the server's own default.
+    pg_shared_preload_libraries: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +91,7 @@ class Settings:
                 (role, env.get(var, role)) for role, var in _ROLE_PASSWORD_VARS.items()
             ),
             start_timeout=float(env.get("STACK_START_TIMEOUT", "60")),
+            pg_shared_preload_libraries=env.get("PG_SHARED_PRELOAD_LIBRARIES", "").strip(),
         )
 
     @property

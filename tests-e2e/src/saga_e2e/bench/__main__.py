@@ -1,0 +1,145 @@
+"""`python -m saga_e2e.bench`: throughput, latency and CPU per saga on the bench's own stack.
+
+Prints a table (stdout), writes <out>/<run>.csv and .png, shows a progress bar (stderr) and
+ends with one line `RESULT max_sagas_per_s=... batch1_sagas_per_s=... pg_tps=...
+cpu_ms_per_saga=... p50_ms=... p99_ms=...`. The stack is BENCH_<VAR> or the bench defaults
+(/tmp/benchstack, Kafka 39092, Postgres 35432, services 38001-38003), never `make dev`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from saga_e2e.bench import config as presets
+from saga_e2e.bench.plot import plot
+from saga_e2e.bench.progress import Progress
+from saga_e2e.bench.report import result_line, table, write_csv
+from saga_e2e.bench.result import headline
+from saga_e2e.bench.run import planned_steps, run
+from saga_e2e.bench.system import point_at_bench_stack
+
+Parse = Callable[[str], Any]
+Default = Callable[[presets.BenchConfig], object]
+
+
+def _positive(kind: type[float] | type[int]) -> Parse:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+        return value
+
+    return parse
+
+
+NUM, WHOLE = _positive(float), _positive(int)
+# flag, type, help, the preset value it overrides (shown in --help for both presets)
+OPTIONS: tuple[tuple[str, Parse, str, Default], ...] = (
+    ("--batched-start", NUM, "first rate of the batched ramp, orders/s", lambda c: c.batched.start),
+    ("--batched-top", NUM, "highest rate the batched ramp may reach", lambda c: c.batched.top),
+    ("--batch1-start", NUM, "first rate of the batch-1 ramp, orders/s", lambda c: c.batch1.start),
+    ("--batch1-top", NUM, "highest rate the batch-1 ramp may reach", lambda c: c.batch1.top),
+    ("--factor", NUM, "ratio between ramp steps (> 1)", lambda c: c.batched.factor),
+    ("--step-s", NUM, "seconds of load per ramp step", lambda c: c.step_s),
+    ("--latency-s", NUM, "seconds of each latency point (50%%, 80%%)", lambda c: c.latency_s),
+    ("--warmup-s", NUM, "s of unmeasured load after each (re)start", lambda c: c.warmup_s),
+    ("--grace-s", NUM, "s after a step by which its orders must be CONFIRMED", lambda c: c.grace_s),
+    ("--backlog-s", NUM, "backlog bound at a step's end, s of rate", lambda c: c.rule.backlog_s),
+    ("--drain-cap-s", NUM, "longest wait for a step's orders to drain, s", lambda c: c.drain_cap_s),
+    ("--pgbench-s", WHOLE, "seconds of pgbench (8 clients, -j 2)", lambda c: c.pgbench.duration_s),
+    ("--pgbench-scale", WHOLE, "pgbench scale factor (-i -s)", lambda c: c.pgbench.scale),
+)  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    full, quick = presets.BenchConfig(), presets.QUICK
+    p = argparse.ArgumentParser(
+        prog="python -m saga_e2e.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="the ~1 min variant `make test` runs")
+    p.add_argument(
+        "--out", type=Path, default=full.out_dir, help="directory of the CSV and PNG (%(default)s)"
+    )
+    for flag, kind, what, preset in OPTIONS:
+        shown = f"default {preset(full):g}; --quick {preset(quick):g}"
+        metavar = "S" if flag.endswith("-s") else "N" if kind is WHOLE else "X"
+        p.add_argument(flag, type=kind, default=None, metavar=metavar, help=f"{what} ({shown})")
+    p.add_argument(
+        "--retries",
+        type=int,
+        choices=range(4),
+        default=None,
+        metavar="N",
+        help=f"reruns (0-3) of a rate that was not sustained before its ramp stops "
+        f"(default {full.retries}; --quick {quick.retries})",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        default=None,
+        help="run every ramp step even after one was not sustained (--quick does)",
+    )
+    return p
+
+
+def parse(argv: list[str]) -> presets.BenchConfig:
+    p = parser()
+    args = vars(p.parse_args(argv))
+    quick = args.pop("quick")
+    overrides = {
+        "out_dir": args.pop("out"),
+        "pgbench_duration_s": args.pop("pgbench_s"),
+        **args,
+    }
+    try:
+        return presets.build(quick, **overrides).checked()
+    except ValueError as error:
+        p.error(str(error))  # exits 2 with the reason
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the stack this run started is stopped.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> int:
+    config = parse(argv)
+    point_at_bench_stack(os.environ)
+    signal.signal(signal.SIGTERM, _terminate)
+    likely, worst = config.estimate_s()
+    progress = Progress(planned_steps(config))
+    progress.log(
+        f"bench{' --quick' if config.quick else ''}: about {likely / 60:.1f} min "
+        f"(at most {worst / 60:.1f} min if every ramp step runs) on the stack in "
+        f"{os.environ['STACK_DIR']}"
+    )
+    try:
+        result = run(config, progress)
+    except KeyboardInterrupt as stop:  # the stack it started is already stopped
+        progress.log(f"bench: interrupted ({stop or 'Ctrl-C'}); no report")
+        return 130
+    finally:
+        progress.close()
+    csv_file, png_file = (config.out_dir / f"{result.run_id}.{ext}" for ext in ("csv", "png"))
+    write_csv(result, csv_file)
+    plot(result, png_file)
+    print(table(result))
+    print(f"files: {csv_file} {png_file} ({result.total_s / 60:.1f} min)")
+    print(result_line(headline(result)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

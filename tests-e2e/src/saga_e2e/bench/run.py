@@ -1,0 +1,126 @@
+"""One bench run: stack, data, pgbench, the batched ramp, latency points, the batch-1 ramp.
+
+The batched ramp comes first (the services' own defaults), then the latency points at 50% and
+80% of its maximum in the same mode, then the services restart with CONSUMER_BATCH_MAX=1 for
+the batch-1 ramp. Whatever the run started is stopped on the way out, failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from saga_e2e.bench import dataset, pgbench, system
+from saga_e2e.bench.config import LATENCY_POINTS, BenchConfig, Ramp
+from saga_e2e.bench.cpu import CpuProbe
+from saga_e2e.bench.kafka_probe import KafkaProbe
+from saga_e2e.bench.pg_probe import PgProbe
+from saga_e2e.bench.progress import Progress
+from saga_e2e.bench.result import RAMP, BenchResult
+from saga_e2e.bench.step import Probes, StepPlan, StepResult, measure, warm_up
+from saga_e2e.bench.system import BATCH1, BATCHED, Bench, Mode
+
+
+def planned_steps(config: BenchConfig) -> int:
+    """Steps of a run whose ramps go all the way (the bar's total), plus pgbench."""
+    return len(config.batched.rates) + len(LATENCY_POINTS) + len(config.batch1.rates) + 1
+
+
+def run(config: BenchConfig, progress: Progress) -> BenchResult:
+    """Bring the bench stack up if needed, measure, and stop what this run started."""
+    began = time.monotonic()
+    bench = system.bring_up(progress.log)
+    try:
+        result = _run(bench, config, progress)
+    finally:
+        system.shut_down(bench, progress.log)
+    result.total_s = time.monotonic() - began
+    return result
+
+
+def _run(bench: Bench, config: BenchConfig, progress: Progress) -> BenchResult:
+    settings = bench.system.settings
+    order, payment, inventory = bench.system.urls
+    run_id = datetime.now(UTC).strftime("bench-%Y%m%d-%H%M%S")
+    result = BenchResult(config, run_id)
+    system.use_mode(bench, BATCHED, progress.log)
+    progress.log(f"bench: run {run_id}: {dataset.SKUS} skus; waiting for the order catalog")
+    skus = dataset.set_up_products(inventory, order, run_id)
+    pg, kafka = PgProbe(settings), KafkaProbe(settings.kafka_bootstrap)
+    try:
+        if not pg.statements:
+            result.notes.append(
+                "pg_stat_statements is not loaded (a stack started without "
+                "PG_SHARED_PRELOAD_LIBRARIES): no statements; transactions from pg_stat_database"
+            )
+        progress.phase("pgbench")
+        result.pg_tps = pgbench.run(settings, config.pgbench, progress.log)
+        progress.log(f"pgbench: {result.pg_tps:.0f} tps")
+        progress.done()
+        probes = Probes(
+            order, payment, skus, run_id, pg, kafka, CpuProbe(lambda: system.component_pids(bench))
+        )
+        _ramp(probes, config, BATCHED, config.batched, result, progress)
+        base = result.max_rate(BATCHED.name)
+        if base <= 0:
+            base = config.batched.start
+            result.notes.append(
+                f"no batched step was sustained: latency points are at shares of {base:g}/s"
+            )
+        for share in LATENCY_POINTS:
+            plan = StepPlan(
+                BATCHED.name, f"at{share * 100:.0f}", 0, round(base * share, 1), config.latency_s
+            )
+            result.steps.append(_step(probes, plan, config, progress))
+        system.use_mode(bench, BATCH1, progress.log)
+        _ramp(probes, config, BATCH1, config.batch1, result, progress)
+    finally:
+        pg.close()
+        kafka.close()
+    return result
+
+
+def _ramp(
+    probes: Probes,
+    config: BenchConfig,
+    mode: Mode,
+    ramp: Ramp,
+    result: BenchResult,
+    progress: Progress,
+) -> None:
+    """Warm up, then each rate of the ramp in turn until one is not sustained (after retries)."""
+    progress.phase(f"{mode.name} warm-up")
+    took = warm_up(probes, mode.name, ramp.start, config.warmup_s, config.drain_cap_s)
+    progress.log(f"{mode.name}: warmed up at {ramp.start:g}/s in {took:.1f} s")
+    rates = ramp.rates
+    for index, rate in enumerate(rates):
+        plan = StepPlan(mode.name, RAMP, index, rate, config.step_s)
+        step = _step(probes, plan, config, progress)
+        result.steps.append(step)
+        for attempt in range(1, config.retries + 1):  # every run is reported; the last counts
+            if step.verdict.sustained:
+                break
+            progress.log(f"{plan.label}: {rate:g}/s not sustained; running it once more")
+            progress.grow(1)
+            step = _step(probes, replace(plan, attempt=attempt), config, progress)
+            result.steps.append(step)
+        if not step.verdict.sustained and not config.keep_going:
+            progress.skip(len(rates) - index - 1)
+            progress.log(f"{mode.name}: ramp stops at {rate:g}/s")
+            return
+
+
+def _step(probes: Probes, plan: StepPlan, config: BenchConfig, progress: Progress) -> StepResult:
+    progress.step(plan)
+    step = measure(probes, plan, config.rule, config.grace_s, config.drain_cap_s, progress.load)
+    progress.done()
+    offered = step.offered
+    failed = ", ".join(f"{k} {n}" for k, n in offered.failed.most_common(3))
+    progress.log(
+        f"{plan.label} at {plan.rate:g}/s: {offered.accepted}/{offered.scheduled} accepted"
+        f"{f' ({failed})' if failed else ''}, {step.on_time} in time, backlog "
+        f"{step.not_terminal_end}, lag {step.lag_end}, p50 {step.latency.p50:.0f} ms, "
+        f"drained {step.drain_s:.1f} s: {step.verdict}"
+    )
+    return step

@@ -1,0 +1,78 @@
+"""The quick bench on its own stack: the shape of its report (never its figures)."""
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saga_e2e.bench.config import LATENCY_POINTS, QUICK
+from saga_e2e.bench.report import CSV_COLUMNS
+
+pytestmark = pytest.mark.bench
+
+# Its own ports and directory: neither `make dev`'s, chaos's, storm's nor `make bench`'s (so a
+# bench may run meanwhile). BENCH_SMOKE_<VAR> overrides each.
+SMOKE_STACK = {
+    "STACK_DIR": "/tmp/benchstack-smoke",
+    "KAFKA_PORT": "39192",
+    "KAFKA_CONTROLLER_PORT": "39193",
+    "PG_PORT": "35532",
+    "ORDER_HTTP_PORT": "38101",
+    "PAYMENT_HTTP_PORT": "38102",
+    "INVENTORY_HTTP_PORT": "38103",
+}
+FLOAT = r"[0-9]+\.[0-9]+"
+RESULT = re.compile(
+    rf"^RESULT max_sagas_per_s={FLOAT} batch1_sagas_per_s={FLOAT} pg_tps={FLOAT} "
+    rf"cpu_ms_per_saga={FLOAT} p50_ms={FLOAT} p99_ms={FLOAT}$"
+)
+TABLE_HEADER = re.compile(r"^\s*mode\s+phase\s+rate/s\s+ok%\s+done/s\s+backlog\s+lag\s+p50ms")
+
+
+@pytest.fixture(scope="session")
+def system_is_up() -> None:
+    """Overrides the e2e check of the main system: the bench brings up its own stack."""
+
+
+@pytest.mark.timeout(600)
+def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env |= {
+        f"BENCH_{var}": os.environ.get(f"BENCH_SMOKE_{var}", v) for var, v in SMOKE_STACK.items()
+    }
+    command = [sys.executable, "-m", "saga_e2e.bench", "--quick", "--out", str(tmp_path)]
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540)
+
+    print(done.stdout)
+    print(done.stderr[-4000:], file=sys.stderr)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.rstrip("\n").splitlines()
+    assert RESULT.match(lines[-1]), lines[-1]
+    assert sum(1 for line in lines if line.startswith("RESULT")) == 1
+    header = next(n for n, line in enumerate(lines) if TABLE_HEADER.match(line))
+    rows = [line.split() for line in lines[header + 1 :] if line.strip()]
+    expected = _expected_steps()
+    table_steps = [(row[0], row[1]) for row in rows[: len(expected)]]
+    assert sorted(table_steps) == sorted((mode, phase) for mode, phase, _ in expected)
+
+    csv_files, png_files = list(tmp_path.glob("*.csv")), list(tmp_path.glob("*.png"))
+    assert len(csv_files) == len(png_files) == 1
+    with csv_files[0].open(newline="") as out:
+        reader = csv.DictReader(out)
+        assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+        found = [(r["mode"], r["phase"], int(r["step"])) for r in reader]
+    assert set(found) == set(expected) and len(found) >= len(expected)
+    assert png_files[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _expected_steps() -> list[tuple[str, str, int]]:
+    """Every step --quick runs: both ramps to the end (it keeps going) and both latency points."""
+    steps = [("batched", "ramp", n) for n in range(len(QUICK.batched.rates))]
+    steps += [("batched", f"at{share * 100:.0f}", 0) for share in LATENCY_POINTS]
+    steps += [("batch1", "ramp", n) for n in range(len(QUICK.batch1.rates))]
+    return steps
