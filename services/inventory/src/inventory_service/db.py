@@ -6,20 +6,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Engine,
-    Text,
-    Uuid,
-    cast,
-    column,
-    create_engine,
-    func,
-    select,
-    update,
-    values,
-)
+from sqlalchemy import Engine, Text, any_, cast, create_engine, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, RowMapping
@@ -38,6 +25,7 @@ from inventory_service.handlers import ProductExists, ReservationView
 from inventory_service.tables import orders, outbox, products, reservations
 from shared_events import Envelope, Event, follow_up, new_envelope
 from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.kafka.rows import array, unnest
 
 
 def create_db_engine(url: URL, **options: Any) -> Engine:
@@ -95,14 +83,14 @@ class SqlProductRepository:
         unique = list({id(product): product for product in changed}.values())
         if not unique:
             return
-        rows = values(
-            column("sku", Text),
-            column("name", Text),
-            column("price_cents", BigInteger),
-            column("available", BigInteger),
-            column("reserved", BigInteger),
-            name="changed",
-        ).data([(p.sku, p.name, p.price_cents, p.available, p.reserved) for p in unique])
+        rows = unnest(
+            products,
+            sku=[p.sku for p in unique],
+            name=[p.name for p in unique],
+            price_cents=[p.price_cents for p in unique],
+            available=[p.available for p in unique],
+            reserved=[p.reserved for p in unique],
+        )
         self.session.execute(
             update(products)
             .where(products.c.sku == rows.c.sku)
@@ -135,12 +123,15 @@ class SqlOrderRepository:
     def lock_many(self, order_ids: Sequence[UUID]) -> list[Order]:
         """The orders (created on first sight), locked in id order; returned in the given order."""
         # Events of one order may arrive on either topic first: create the rows unseen yet.
+        ids = array(order_ids, orders.c.order_id.type)
         self.session.execute(
-            pg_insert(orders).values([{"order_id": i} for i in order_ids]).on_conflict_do_nothing()
+            pg_insert(orders)
+            .from_select(["order_id"], select(func.unnest(ids)))
+            .on_conflict_do_nothing()
         )
         rows = self.session.execute(
             select(orders)
-            .where(orders.c.order_id.in_(order_ids))
+            .where(orders.c.order_id == any_(ids))
             .order_by(orders.c.order_id)
             .with_for_update()
         ).mappings()
@@ -148,7 +139,7 @@ class SqlOrderRepository:
         held: dict[UUID, list[Reservation]] = {order_id: [] for order_id in order_ids}
         for r in self.session.execute(
             select(reservations)
-            .where(reservations.c.order_id.in_(order_ids))
+            .where(reservations.c.order_id == any_(ids))
             .order_by(reservations.c.order_id, reservations.c.sku)
         ).mappings():
             held[r["order_id"]].append(
@@ -162,14 +153,15 @@ class SqlOrderRepository:
     def save_many(self, changed: Sequence[Order]) -> None:
         if not changed:
             return
-        rows = values(
-            column("order_id", Uuid),
-            column("items", Text),
-            column("paid", Boolean),
-            column("cancelled", Boolean),
-            column("stock", Text),
-            name="changed",
-        ).data([(o.order_id, _items_json(o), o.paid, o.cancelled, o.stock.value) for o in changed])
+        rows = unnest(
+            orders,
+            types={"items": Text()},
+            order_id=[o.order_id for o in changed],
+            items=[_items_json(o) for o in changed],
+            paid=[o.paid for o in changed],
+            cancelled=[o.cancelled for o in changed],
+            stock=[o.stock.value for o in changed],
+        )
         self.session.execute(
             update(orders)
             .where(orders.c.order_id == rows.c.order_id)
@@ -181,18 +173,16 @@ class SqlOrderRepository:
                 updated_at=func.now(),
             )
         )
-        held = [
-            {
-                "order_id": o.order_id,
-                "sku": r.sku,
-                "quantity": r.quantity,
-                "status": r.status.value,
-            }
-            for o in changed
-            for r in o.reservations
-        ]
+        held = [(o.order_id, r) for o in changed for r in o.reservations]
         if held:
-            statement = pg_insert(reservations).values(held)
+            lines = unnest(
+                reservations,
+                order_id=[order_id for order_id, _ in held],
+                sku=[r.sku for _, r in held],
+                quantity=[r.quantity for _, r in held],
+                status=[r.status.value for _, r in held],
+            )
+            statement = pg_insert(reservations).from_select(list(lines.c.keys()), select(lines))
             self.session.execute(
                 statement.on_conflict_do_update(
                     constraint="pk_reservations",

@@ -11,10 +11,9 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
-from sqlalchemy import ARRAY, Row, Table, any_, column, func, literal, select, update
+from sqlalchemy import Row, any_, literal, select, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import TableValuedAlias
 
 from order_service.domain import (
     CatalogEntry,
@@ -28,6 +27,7 @@ from order_service.tables import catalog, idempotency_keys, order_history, order
 from order_service.tables import outbox as outbox_table
 from shared_events import CancelReason, Envelope, Event
 from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.kafka.rows import array, unnest
 
 
 class SqlOrderRepository:
@@ -55,7 +55,7 @@ class SqlOrderRepository:
             )
             .cte("new_order")
         )
-        lines = _unnest(
+        lines = unnest(
             order_items,
             line_no=list(range(len(order.items))),
             sku=[item.sku for item in order.items],
@@ -87,7 +87,7 @@ class SqlOrderRepository:
         ids = list(dict.fromkeys(order_ids))
         query = (
             select(orders)
-            .where(orders.c.order_id == any_(literal(ids, ARRAY(orders.c.order_id.type))))
+            .where(orders.c.order_id == any_(array(ids, orders.c.order_id.type)))
             .order_by(orders.c.order_id)
         )
         if for_update:
@@ -104,7 +104,7 @@ class SqlOrderRepository:
         changed = list({order.order_id: order for order in changed}.values())
         if not changed:
             return
-        values = _unnest(
+        values = unnest(
             orders,
             order_id=[order.order_id for order in changed],
             status=[order.status.value for order in changed],
@@ -148,7 +148,7 @@ class SqlOrderRepository:
         items: dict[UUID, list[OrderItem]] = {i: [] for i in ids}
         history: dict[UUID, list[HistoryEntry]] = {i: [] for i in ids}
         if ids:
-            any_id = any_(literal(ids, ARRAY(orders.c.order_id.type)))
+            any_id = any_(array(ids, orders.c.order_id.type))
             item_rows = self._session.execute(
                 select(order_items)
                 .where(order_items.c.order_id == any_id)
@@ -184,7 +184,7 @@ class SqlOrderRepository:
 
 def _insert_history(entries: Sequence[tuple[UUID, HistoryEntry]]) -> Insert:
     """One INSERT of history rows; entries already stored are skipped by their unique key."""
-    rows = _unnest(
+    rows = unnest(
         order_history,
         order_id=[order_id for order_id, _ in entries],
         event_id=[entry.event_id for _, entry in entries],
@@ -200,16 +200,6 @@ def _insert_history(entries: Sequence[tuple[UUID, HistoryEntry]]) -> Insert:
     )
 
 
-def _unnest(table: Table, **columns: Sequence[object]) -> TableValuedAlias:
-    """`unnest(:a, :b, ...) AS r(a, b, ...)`: rows of `table`'s columns, one array each."""
-    arrays = [literal(list(values), ARRAY(table.c[name].type)) for name, values in columns.items()]
-    return (
-        func.unnest(*arrays)
-        .table_valued(*(column(name, table.c[name].type) for name in columns))
-        .render_derived()
-    )
-
-
 class SqlCatalogRepository:
     """The local copy of the product catalog."""
 
@@ -220,7 +210,7 @@ class SqlCatalogRepository:
         return self.get_many({sku}).get(sku)
 
     def get_many(self, skus: Iterable[str]) -> dict[str, CatalogEntry]:
-        wanted = literal(sorted(skus), ARRAY(catalog.c.sku.type))
+        wanted = array(sorted(skus), catalog.c.sku.type)
         rows = self._session.execute(select(catalog).where(catalog.c.sku == any_(wanted)))
         return {r.sku: CatalogEntry(r.sku, r.name, r.price_cents, r.updated_at) for r in rows}
 
@@ -236,7 +226,7 @@ class SqlCatalogRepository:
                 newest[entry.sku] = entry
         if not newest:
             return set()
-        rows = _unnest(
+        rows = unnest(
             catalog,
             sku=list(newest),
             name=[entry.name for entry in newest.values()],

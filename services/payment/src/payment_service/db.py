@@ -12,19 +12,14 @@ consumers and HTTP deposits neither lose an update nor overdraw.
 
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 from uuid import UUID
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
-    Boolean,
-    DateTime,
     Text,
     Uuid,
     any_,
-    bindparam,
-    column,
     func,
     insert,
     select,
@@ -33,8 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
-from sqlalchemy.sql.selectable import TableValuedAlias
-from sqlalchemy.types import TypeEngine
 
 from payment_service.domain import (
     PAYMENT_KINDS,
@@ -50,6 +43,7 @@ from payment_service.envelopes import Causes
 from payment_service.tables import accounts, ledger_entries, orders, outbox
 from shared_events import Envelope, Event, PaymentFailureReason
 from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.kafka.rows import array, unnest
 
 
 def _entry(row: Row[tuple[object, ...]]) -> LedgerEntry:
@@ -58,21 +52,6 @@ def _entry(row: Row[tuple[object, ...]]) -> LedgerEntry:
         m["entry_id"], m["customer_id"], EntryKind(m["kind"]), m["amount_cents"],
         m["order_id"], m["created_at"],
     )  # fmt: skip
-
-
-def _array(name: str, values: Sequence[object], item: TypeEngine[Any]) -> Any:
-    """One bind parameter for any number of values: the statement's text stays the same."""
-    return bindparam(name, list(values), type_=ARRAY(item))
-
-
-def _rows(name: str, **columns: tuple[TypeEngine[Any], Sequence[object]]) -> TableValuedAlias:
-    """Parallel lists as a table (`unnest`), one array parameter per column."""
-    arrays = (_array(f"{name}_{key}", values, item) for key, (item, values) in columns.items())
-    return (
-        func.unnest(*arrays)
-        .table_valued(*(column(key, item) for key, (item, _) in columns.items()))
-        .render_derived(name=name)
-    )
 
 
 class SqlAccounts:
@@ -108,7 +87,7 @@ class SqlAccounts:
             # Sorted, so two of these on overlapping accounts queue instead of deadlocking.
             rows = self.session.execute(
                 select(accounts.c.customer_id, accounts.c.balance_cents)
-                .where(accounts.c.customer_id == any_(_array("customer_ids", unseen, Text())))
+                .where(accounts.c.customer_id == any_(array(unseen, Text())))
                 .order_by(accounts.c.customer_id)
                 .with_for_update()
             )
@@ -141,23 +120,21 @@ class SqlAccounts:
         if not changed:
             return
         entries = [entry for account in changed for entry in account.new_entries]
-        new = _rows(
-            "new_entries",
-            entry_id=(Uuid(), [e.entry_id for e in entries]),
-            customer_id=(Text(), [e.customer_id for e in entries]),
-            kind=(Text(), [e.kind.value for e in entries]),
-            amount_cents=(BigInteger(), [e.amount_cents for e in entries]),
-            order_id=(Uuid(), [e.order_id for e in entries]),
-            created_at=(DateTime(timezone=True), [e.created_at for e in entries]),
+        new = unnest(
+            ledger_entries,
+            entry_id=[e.entry_id for e in entries],
+            customer_id=[e.customer_id for e in entries],
+            kind=[e.kind.value for e in entries],
+            amount_cents=[e.amount_cents for e in entries],
+            order_id=[e.order_id for e in entries],
+            created_at=[e.created_at for e in entries],
         )
         self.session.execute(insert(ledger_entries).from_select(list(new.c.keys()), select(new)))
-        moves = _rows(
-            "moves",
-            customer_id=(Text(), [account.customer_id for account in changed]),
-            delta=(
-                BigInteger(),
-                [sum(e.delta_cents for e in account.new_entries) for account in changed],
-            ),
+        moves = unnest(
+            accounts,
+            types={"delta": BigInteger()},
+            customer_id=[account.customer_id for account in changed],
+            delta=[sum(e.delta_cents for e in account.new_entries) for account in changed],
         )
         moved = self.session.execute(
             update(accounts)
@@ -201,16 +178,14 @@ class SqlOrders:
         created = set(
             self.session.scalars(
                 pg_insert(orders)
-                .from_select(
-                    ["order_id"], select(func.unnest(_array("new_order_ids", order_ids, Uuid())))
-                )
+                .from_select(["order_id"], select(func.unnest(array(order_ids, Uuid()))))
                 .on_conflict_do_nothing()
                 .returning(orders.c.order_id)
             )
         )
         rows = self.session.execute(
             select(orders.c.order_id, orders.c.cancelled, orders.c.failure_reason)
-            .where(orders.c.order_id == any_(_array("order_ids", order_ids, Uuid())))
+            .where(orders.c.order_id == any_(array(order_ids, Uuid())))
             .order_by(orders.c.order_id)
             .with_for_update()
         ).all()
@@ -237,7 +212,7 @@ class SqlOrders:
         rows = self.session.execute(
             select(ledger_entries)
             .where(
-                ledger_entries.c.order_id == any_(_array("paid_orders", order_ids, Uuid())),
+                ledger_entries.c.order_id == any_(array(order_ids, Uuid())),
                 ledger_entries.c.kind.in_([kind.value for kind in PAYMENT_KINDS]),
             )
             .order_by(ledger_entries.c.created_at, ledger_entries.c.kind)
@@ -258,14 +233,11 @@ class SqlOrders:
         ]
         if not changed:
             return
-        states = _rows(
-            "states",
-            order_id=(Uuid(), [order.order_id for order in changed]),
-            cancelled=(Boolean(), [order.cancelled for order in changed]),
-            failure_reason=(
-                Text(),
-                [order.failure_reason.value if order.failure_reason else None for order in changed],
-            ),
+        states = unnest(
+            orders,
+            order_id=[order.order_id for order in changed],
+            cancelled=[order.cancelled for order in changed],
+            failure_reason=[o.failure_reason.value if o.failure_reason else None for o in changed],
         )
         self.session.execute(
             update(orders)
