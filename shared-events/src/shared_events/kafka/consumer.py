@@ -20,6 +20,7 @@ from shared_events.kafka.group import group_config
 from shared_events.kafka.inbox import BatchHandler, apply_batch
 from shared_events.kafka.intake import Intake, take_in
 from shared_events.kafka.partitions import PartitionProgress
+from shared_events.kafka.partitions import partition_names as _names
 from shared_events.kafka.retries import Retries, RetryLater
 from shared_events.registry import EventRegistry
 
@@ -29,9 +30,8 @@ log = structlog.get_logger(__name__)
 class EventConsumer:
     """Consumes saga events at least once and applies each one exactly once per group.
 
-    Up to `batch_max` fetched events are applied in one transaction (`batch_max=1`: one
-    event per transaction). When a batch fails, its events are applied one at a time, so
-    the one that fails is retried or dead-lettered alone and its neighbours go through.
+    Up to `batch_max` fetched events are applied in one transaction (1: one per transaction);
+    a batch that fails is applied one event at a time, so only the culprit is retried.
     """
 
     def __init__(
@@ -50,6 +50,7 @@ class EventConsumer:
         batch_max: int = 500,
         batch_wait_s: float = 0.005,
         poll_timeout_s: float = 0.5,
+        commit_interval_s: float = 0.2,
         registry: EventRegistry = CATALOG,
         config_overrides: Mapping[str, Any] | None = None,
     ) -> None:
@@ -63,6 +64,10 @@ class EventConsumer:
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.poll_timeout_s = poll_timeout_s
+        # Offsets are committed on an interval (and on revoke and stop), not per batch: a
+        # crash re-reads at most that much, and the inbox skips it.
+        self.commit_interval_s = commit_interval_s
+        self._last_commit = 0.0
         self.registry = registry
         self._handled_types = frozenset(self.handlers)
         self.retry_backoff = retry_backoff or Backoff(initial_s=0.2, max_s=5.0)
@@ -123,7 +128,7 @@ class EventConsumer:
             self._close(consumer, commit=clean)
 
     def poll_once(self, consumer: Consumer) -> None:
-        """Handle one batch of messages, commit what it processed, resume due partitions."""
+        """Handle one batch of messages, commit offsets when due, resume due partitions."""
         # consume() blocks until the batch is full or the wait ends: wait for one message
         # first (an idle hop costs no extra latency), then take what comes within the wait.
         first = consumer.poll(self.poll_timeout_s)
@@ -131,7 +136,9 @@ class EventConsumer:
             wanted = self.batch_max - 1
             rest = consumer.consume(wanted, self.batch_wait_s) if wanted else []
             self._on_batch(consumer, [first, *rest])
-        self._progress.commit(consumer)
+        if time.monotonic() - self._last_commit >= self.commit_interval_s:
+            self._progress.commit(consumer)
+            self._last_commit = time.monotonic()
         self._retrying.update(self._progress.release_due(consumer, self.retry_backoff.initial_s))
 
     def _on_batch(self, consumer: Consumer, messages: list[Message]) -> None:
@@ -290,7 +297,3 @@ class EventConsumer:
             self._joined = False
             self._retries.dlq.close()
             log.info("consumer stopped", consumer=self.group_id, clean=commit)
-
-
-def _names(partitions: list[TopicPartition]) -> list[str]:
-    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]

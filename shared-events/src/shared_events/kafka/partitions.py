@@ -115,10 +115,9 @@ class PartitionProgress:
         # the rebalance callback runs it is still assigned, so resuming it here takes effect.
         held = [TopicPartition(t, p) for t, p in partitions if (t, p) in self._holds]
         if held:
-            names = [f"{tp.topic}[{tp.partition}]" for tp in held]
             try:
                 consumer.resume(held)
-                log.info("held partitions resumed as they leave", partitions=names)
+                log.info("held partitions resumed as they leave", partitions=partition_names(held))
             except KafkaException as error:
                 log.warning("could not resume a partition given up", error=str(error))
         self.forget(partitions)
@@ -129,3 +128,8 @@ class PartitionProgress:
             self._pending.pop(key, None)
             self._holds.pop(key, None)
             self._outage_holds.discard(key)
+
+
+def partition_names(partitions: Iterable[TopicPartition]) -> list[str]:
+    """Partitions as `topic[n]`, for logs."""
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]
