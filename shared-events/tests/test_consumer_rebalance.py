@@ -1,5 +1,7 @@
 """What the consumer does as the group takes partitions away (no broker: a recording client)."""
 
+import time
+
 from confluent_kafka import TopicPartition
 from sqlalchemy import MetaData
 
@@ -70,3 +72,26 @@ def test_lost_partitions_commit_nothing_since_another_member_may_own_them() -> N
     assert client.committed == []
     assert client.resumed == [("order-events", 2)]
     assert consumer._progress.take_pending() == [] and consumer._retries.attempts == {}
+
+
+class IdleClient(RecordingClient):
+    """A client with nothing to fetch."""
+
+    def poll(self, timeout: float) -> None:
+        return None
+
+
+def test_offsets_are_committed_on_an_interval_not_after_every_batch() -> None:
+    consumer, client = offline_consumer(), IdleClient()
+    consumer.commit_interval_s = 0.3
+    consumer._progress.processed("order-events", 0, 1)
+    consumer.poll_once(client)  # type: ignore[arg-type]
+    assert client.committed == [("order-events", 0, 2)]
+
+    consumer._progress.processed("order-events", 0, 5)
+    consumer.poll_once(client)  # type: ignore[arg-type]
+    assert client.committed == [("order-events", 0, 2)]  # within the interval: later
+
+    time.sleep(0.35)
+    consumer.poll_once(client)  # type: ignore[arg-type]
+    assert client.committed == [("order-events", 0, 2), ("order-events", 0, 6)]
