@@ -8,10 +8,11 @@ from sqlalchemy import Engine
 
 from inventory_service.api import create_app
 from inventory_service.consumer import HANDLERS, TOPICS
-from inventory_service.db import SqlUnitOfWork, create_db_engine, session_factory
+from inventory_service.db import create_db_engine, session_factory
 from inventory_service.metrics import Metrics
 from inventory_service.settings import Settings
 from inventory_service.tables import outbox, processed_events
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.relay import OutboxRelay
 from shared_events.kafka.startup import Delivery

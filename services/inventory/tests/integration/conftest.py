@@ -12,9 +12,10 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from inventory_service.__main__ import alembic_config
-from inventory_service.db import SqlUnitOfWork, create_db_engine, session_factory
+from inventory_service.db import create_db_engine, session_factory
 from inventory_service.settings import Settings
 from inventory_service.tables import outbox
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import CATALOG, Envelope, Event
 
 ROLE = "inventory_service"

@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from inventory_service import consumer
-from inventory_service.db import SqlUnitOfWork
 from inventory_service.handlers import UpsertProduct, get_product, list_reservations, upsert_product
 from inventory_service.tables import processed_events
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import (
     Envelope,
     Event,

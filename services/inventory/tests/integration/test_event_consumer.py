@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from inventory_service.bootstrap import bootstrap
 from inventory_service.consumer import TOPICS
-from inventory_service.db import SqlUnitOfWork
 from inventory_service.handlers import UpsertProduct, get_product, upsert_product
 from inventory_service.settings import Settings
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import OrderCreated, OrderLine, PaymentProcessed, new_envelope
 from shared_events.kafka import encode
 

@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from inventory_service import SCHEMA
-from inventory_service.db import SqlUnitOfWork, create_db_engine
+from inventory_service.db import create_db_engine
 from inventory_service.domain import Product
 from inventory_service.settings import Settings
 from inventory_service.tables import metadata, outbox, products
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import ItemsReleased, OrderCancelled, new_envelope
 from shared_events.contracts.orders import CancelReason
 from shared_events.kafka.outbox import write_staged

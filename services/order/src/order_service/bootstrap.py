@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from order_service.api import create_app
 from order_service.consumer import HANDLERS, TOPICS
-from order_service.db import SqlUnitOfWork
 from order_service.metrics import Metrics
 from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
+from order_service.unit_of_work import SqlUnitOfWork
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.relay import OutboxRelay
 from shared_events.kafka.startup import Delivery

@@ -6,7 +6,7 @@ order, and a unit of work riding on that transaction.
 """
 
 from order_service import handlers
-from order_service.db import SqlUnitOfWork
+from order_service.unit_of_work import SqlUnitOfWork
 from shared_events import (
     InventoryFailed,
     ItemsReleased,

@@ -5,10 +5,9 @@ UPDATE and one INSERT, whatever N is; rows travel as one array parameter per col
 (`unnest`), so each statement's text, and the server's plan for it, stays the same.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Row, any_, literal, select, update
@@ -24,9 +23,7 @@ from order_service.domain import (
     OrderStatus,
 )
 from order_service.tables import catalog, idempotency_keys, order_history, order_items, orders
-from order_service.tables import outbox as outbox_table
 from shared_events import CancelReason, Envelope, Event
-from shared_events.kafka.outbox import Outbox, write_staged
 from shared_events.kafka.rows import array, unnest
 
 
@@ -275,62 +272,3 @@ class OutboxWriter(Protocol):
     """Stages an encoded event in the caller's transaction (written by `write_staged`)."""
 
     def add(self, session: Session, envelope: Envelope[Event]) -> object: ...
-
-
-class SqlUnitOfWork:
-    """One transaction: its own (HTTP) or the consumer's batch transaction it rides on.
-
-    `commit()` stages the events recorded by the orders it loaded in the outbox; owning
-    its transaction, it then writes them (one statement) and commits. Riding, it leaves
-    both to the consumer, which writes everything its batch staged before committing.
-    """
-
-    orders: SqlOrderRepository
-    catalog: SqlCatalogRepository
-    idempotency_keys: SqlIdempotencyKeyRepository
-
-    def __init__(
-        self,
-        session_factory: Callable[[], Session],
-        *,
-        outbox: OutboxWriter | None = None,
-        owns_transaction: bool = True,
-    ) -> None:
-        self._open = session_factory
-        self._outbox = outbox or Outbox(outbox_table)
-        self._owns_transaction = owns_transaction
-
-    @classmethod
-    def riding(cls, session: Session, causes: Sequence[Envelope[Event]]) -> Self:
-        """A unit of work inside the consumer's batch transaction, which it never commits.
-
-        `causes` (the consumed events) is taken for the signature every service shares; the
-        order domain wraps its own follow-up events (`follow_up`), so it needs none of them.
-        """
-        return cls(lambda: session, owns_transaction=False)
-
-    def __enter__(self) -> Self:
-        self.session = self._open()
-        self.orders = SqlOrderRepository(self.session)
-        self.catalog = SqlCatalogRepository(self.session)
-        self.idempotency_keys = SqlIdempotencyKeyRepository(self.session)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._owns_transaction:
-            self.session.rollback()  # a no-op after commit; undoes (and unstages) anything else
-            self.session.close()
-
-    def commit(self) -> None:
-        for order in self.orders.seen():
-            for event in order.pending_events:
-                self._outbox.add(self.session, event)
-            order.pending_events.clear()
-        if self._owns_transaction:
-            write_staged(self.session)
-            self.session.commit()

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from order_service.bootstrap import bootstrap, upgrade_schema
-from order_service.db import SqlUnitOfWork
 from order_service.settings import Settings
 from order_service.tables import SCHEMA, metadata
+from order_service.unit_of_work import SqlUnitOfWork
 
 ROLE = "order_service"
 

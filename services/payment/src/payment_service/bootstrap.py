@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.api import create_app
 from payment_service.consumer import HANDLERS, TOPICS
-from payment_service.db import SqlUnitOfWork
 from payment_service.handlers import UnitOfWork
 from payment_service.settings import Settings
 from payment_service.tables import outbox, processed_events
+from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.relay import OutboxRelay
 from shared_events.kafka.startup import Delivery

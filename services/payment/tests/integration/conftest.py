@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.bootstrap import alembic_config
 from payment_service.consumer import HANDLERS
-from payment_service.db import SqlUnitOfWork
 from payment_service.domain import LedgerEntry, LedgerSummary
 from payment_service.handlers import (
     OpenAccount,
@@ -27,6 +26,7 @@ from payment_service.handlers import (
 )
 from payment_service.settings import Settings
 from payment_service.tables import outbox, processed_events
+from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import (
     CancelReason,
     Envelope,

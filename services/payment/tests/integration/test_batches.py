@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import Engine, event
 
-from payment_service.db import SqlUnitOfWork
 from payment_service.domain import EntryKind, InsufficientFunds
+from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import PaymentFailed, PaymentFailureReason, PaymentProcessed
 
 if TYPE_CHECKING:

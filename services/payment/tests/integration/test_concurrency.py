@@ -9,9 +9,9 @@ from uuid import uuid4
 
 import pytest
 
-from payment_service.db import SqlUnitOfWork
 from payment_service.domain import EntryKind
 from payment_service.handlers import Deposit, deposit
+from payment_service.unit_of_work import SqlUnitOfWork
 
 if TYPE_CHECKING:
     from conftest import PaymentDriver

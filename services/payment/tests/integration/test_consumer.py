@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from payment_service.consumer import HANDLERS
-from payment_service.db import SqlUnitOfWork
+from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import (
     OrderConfirmed,
     PaymentFailed,

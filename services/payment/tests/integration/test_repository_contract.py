@@ -7,7 +7,6 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import select
 
-from payment_service.db import SqlUnitOfWork
 from payment_service.domain import (
     Account,
     AccountAlreadyExists,
@@ -17,6 +16,7 @@ from payment_service.domain import (
 from payment_service.handlers import UnitOfWork
 from payment_service.memory import MemoryStore, MemoryUnitOfWork
 from payment_service.tables import outbox
+from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import Event, PaymentFailureReason, PaymentProcessed
 from shared_events.kafka import decode
 

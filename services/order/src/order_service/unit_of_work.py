@@ -1,0 +1,76 @@
+"""The order service's unit of work: one transaction over its repositories and outbox."""
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.orm import Session
+
+from order_service.db import (
+    OutboxWriter,
+    SqlCatalogRepository,
+    SqlIdempotencyKeyRepository,
+    SqlOrderRepository,
+)
+from order_service.tables import outbox as outbox_table
+from shared_events import Envelope, Event
+from shared_events.kafka.outbox import Outbox, write_staged
+
+
+class SqlUnitOfWork:
+    """One transaction: its own (HTTP) or the consumer's batch transaction it rides on.
+
+    `commit()` stages the events recorded by the orders it loaded in the outbox; owning
+    its transaction, it then writes them (one statement) and commits. Riding, it leaves
+    both to the consumer, which writes everything its batch staged before committing.
+    """
+
+    orders: SqlOrderRepository
+    catalog: SqlCatalogRepository
+    idempotency_keys: SqlIdempotencyKeyRepository
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        *,
+        outbox: OutboxWriter | None = None,
+        owns_transaction: bool = True,
+    ) -> None:
+        self._open = session_factory
+        self._outbox = outbox or Outbox(outbox_table)
+        self._owns_transaction = owns_transaction
+
+    @classmethod
+    def riding(cls, session: Session, causes: Sequence[Envelope[Event]]) -> Self:
+        """A unit of work inside the consumer's batch transaction, which it never commits.
+
+        `causes` (the consumed events) is taken for the signature every service shares; the
+        order domain wraps its own follow-up events (`follow_up`), so it needs none of them.
+        """
+        return cls(lambda: session, owns_transaction=False)
+
+    def __enter__(self) -> Self:
+        self.session = self._open()
+        self.orders = SqlOrderRepository(self.session)
+        self.catalog = SqlCatalogRepository(self.session)
+        self.idempotency_keys = SqlIdempotencyKeyRepository(self.session)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._owns_transaction:
+            self.session.rollback()  # a no-op after commit; undoes (and unstages) anything else
+            self.session.close()
+
+    def commit(self) -> None:
+        for order in self.orders.seen():
+            for event in order.pending_events:
+                self._outbox.add(self.session, event)
+            order.pending_events.clear()
+        if self._owns_transaction:
+            write_staged(self.session)
+            self.session.commit()
