@@ -1,18 +1,20 @@
 """The outbox relay against a real broker and database."""
 
 import threading
+import time
 from collections import defaultdict
+from datetime import timedelta
 from uuid import UUID
 
 import orjson
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
-from shared_events.kafka.claim import claim_batch
+from shared_events.kafka.claim import claim_batch, release
 from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import Outbox
-from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.outbox import Outbox, add_outbox_lease, drop_outbox_lease
+from shared_events.kafka.relay import DeliveryFailed, OutboxRelay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -61,13 +63,17 @@ def test_relay_dying_before_mark_sent_republishes_and_the_consumer_applies_once(
         for envelope in events:
             outbox.add(session, envelope)
 
-    dying = RelayDyingBeforeMarkSent(db.engine, db.outbox, kit.bootstrap)
+    lease = timedelta(seconds=2)
+    dying = RelayDyingBeforeMarkSent(db.engine, db.outbox, kit.bootstrap, lease=lease)
     with pytest.raises(RelayCrash):
         dying.publish_pending()
     dying.close()
     assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == len(events)
 
     relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap)
+    # The dead relay's lease keeps its rows from a second copy until it runs out.
+    assert relay.publish_pending() == 0
+    time.sleep(lease.total_seconds())
     assert relay.publish_pending() == len(events)
     relay.close()
     assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == 0
@@ -137,8 +143,9 @@ def test_parallel_relays_publish_each_row_once_in_key_order(db, kit, new_topic) 
     assert sum(len(found) for found in seqs.values()) == len(events)
 
 
-def test_a_relay_skips_rows_locked_by_another_and_later_rows_of_their_keys(
-    db, kit, new_topic
+@pytest.mark.parametrize("other_relay", ["claiming", "leased"])
+def test_a_relay_skips_rows_another_holds_and_later_rows_of_their_keys(
+    db, kit, new_topic, other_relay
 ) -> None:
     model = kit.probe_model(new_topic(partitions=1))
     outbox = Outbox(db.outbox)
@@ -148,12 +155,23 @@ def test_a_relay_skips_rows_locked_by_another_and_later_rows_of_their_keys(
             outbox.add(session, envelope)
 
     relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap)
+    lease = timedelta(minutes=5)
     try:
-        with db.engine.connect() as other, other.begin():
-            held, _ = claim_batch(other, db.outbox, 2)  # "a"#1 and "b"#1, as another relay
+        with db.engine.connect() as other:
+            # "a"#1 and "b"#1, as another relay: inside its claim transaction, or after it.
+            other.begin()
+            held, _ = claim_batch(other, db.outbox, 2, lease)
             assert [row.key for row in held] == [b"a", b"b"]
+            if other_relay == "leased":
+                other.commit()
             # "c" and "d" go; "a"#2 and "b"#2 wait for the rows the other relay holds.
             assert relay.publish_pending() == 2
+            assert relay.publish_pending() == 0
+            if other_relay == "leased":
+                release(other, db.outbox, [row.id for row in held])  # its flush failed
+                other.commit()
+            else:
+                other.rollback()  # it died inside its claim
         assert relay.publish_pending() == 4
     finally:
         relay.close()
@@ -211,3 +229,68 @@ def test_commits_close_together_share_a_round_while_an_idle_wake_up_is_served_at
         assert relay.rounds - before <= 3, relay.rounds - before
     finally:
         loop.stop(timeout_s=40)
+
+
+def test_the_lease_migration_adds_the_column_to_an_older_outbox_keeping_its_rows(
+    db, kit, new_topic
+) -> None:
+    model = kit.probe_model(new_topic(partitions=1))
+    with db.engine.begin() as conn:
+        conn.execute(text(f'ALTER TABLE "{db.schema}".outbox DROP COLUMN leased_until'))
+        conn.execute(  # a row written by a release of the code before the lease
+            text(
+                f'INSERT INTO "{db.schema}".outbox (event_id, topic, key, value) '
+                "VALUES (gen_random_uuid(), :topic, 'k', '{}')"
+            ),
+            {"topic": model.topic},
+        )
+    for _ in range(2):  # a second run is a no-op (a fresh database has it from 0001)
+        with db.engine.begin() as conn:
+            add_outbox_lease(conn, db.schema)
+    assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE leased_until IS NULL") == 1
+
+    relay = OutboxRelay(db.engine, db.outbox, kit.bootstrap)
+    try:
+        assert relay.publish_pending() == 1
+    finally:
+        relay.close()
+    assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == 0
+
+    with db.engine.begin() as conn:
+        drop_outbox_lease(conn, db.schema)
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = '{s}' AND column_name = 'leased_until'"
+        )
+        == 0
+    )
+
+
+def test_a_refused_record_goes_back_unleased_while_its_batch_is_marked_sent(
+    db, kit, new_topic
+) -> None:
+    model = kit.probe_model(new_topic(partitions=1))
+    with db.sessions.begin() as session:
+        for envelope in kit.envelopes(model, ["a", "b"]):
+            Outbox(db.outbox).add(session, envelope)
+    with db.engine.begin() as conn:  # too large for the producer below: refused up front
+        conn.execute(
+            text(
+                f"UPDATE \"{db.schema}\".outbox SET value = repeat('x', 5000)::bytea "
+                "WHERE key = 'b'"
+            )
+        )
+    producer = {"bootstrap.servers": kit.bootstrap, "message.max.bytes": 2000}
+    relay = OutboxRelay(db.engine, db.outbox, producer, lease=timedelta(minutes=5))
+    try:
+        with pytest.raises(DeliveryFailed):
+            relay.publish_pending()
+    finally:
+        relay.close()
+    rows = db.scalar(
+        "SELECT json_agg(json_build_array(key, sent_at IS NOT NULL, leased_until IS NULL) "
+        "ORDER BY id) FROM {s}.outbox"
+    )
+    # "a" went and is marked sent; "b" is unsent and free for the next round at once.
+    assert rows == [["\\x61", True, True], ["\\x62", False, True]]

@@ -1,14 +1,24 @@
-"""The relay's SQL: claim a batch of unsent outbox rows in per-key order, mark them sent."""
+"""The relay's SQL: lease a batch of unsent outbox rows in per-key order, mark them sent.
+
+A claim is a short transaction that stamps `leased_until` on the rows it will publish and
+commits before anything is produced; the relay then produces and flushes with no
+transaction open, and a second short transaction marks the acked rows sent (and lifts the
+lease of the rest). Another relay skips leased rows, and holds back later rows of their
+keys, until the lease ends: so a relay that died mid-round delays its rows by at most the
+lease, and one that was merely slow only duplicates them (consumers dedupe by event id).
+"""
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, and_, delete, func, select, tuple_, update
+from sqlalchemy import BigInteger, Table, and_, any_, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from shared_events.kafka.outbox import headers_from_json
+from shared_events.kafka.rows import array
 
 OrderingKey = tuple[str, bytes]
 """(topic, key): order is kept per partition, and one key always lands on one partition."""
@@ -43,11 +53,15 @@ def in_key_order(rows: Sequence[OutboxRow], blockers: Mapping[OrderingKey, int])
     )
 
 
-def claim_batch(conn: Connection, table: Table, limit: int) -> tuple[list[OutboxRow], int]:
-    """Lock up to `limit` unsent rows (skipping other relays' rows) and keep the publishable.
+def claim_batch(
+    conn: Connection, table: Table, limit: int, lease: timedelta
+) -> tuple[list[OutboxRow], int]:
+    """Lease up to `limit` unsent, unleased rows in per-key order; commit `conn` right after.
 
-    Returns the rows to publish in id order and how many claimed rows were held back.
-    The locks last until `conn`'s transaction ends, so call this inside one.
+    Returns the rows to publish in id order and how many claimed rows were held back (an
+    earlier row of their key is leased or locked by another relay, or did not fit). Row
+    locks (SKIP LOCKED) keep two concurrent claims apart until `conn`'s transaction ends;
+    the lease they stamp keeps the rows apart after it.
     """
     claimed = [
         OutboxRow(
@@ -61,7 +75,10 @@ def claim_batch(conn: Connection, table: Table, limit: int) -> tuple[list[Outbox
         for r in conn.execute(
             select(table.c.id, table.c.event_id, table.c.topic, table.c.key)
             .add_columns(table.c.value, table.c.headers)
-            .where(table.c.sent_at.is_(None))
+            .where(
+                table.c.sent_at.is_(None),
+                or_(table.c.leased_until.is_(None), table.c.leased_until < func.now()),
+            )
             .order_by(table.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -70,14 +87,15 @@ def claim_batch(conn: Connection, table: Table, limit: int) -> tuple[list[Outbox
     if not claimed:
         return [], 0
     publishable = in_key_order(claimed, _blockers(conn, table, claimed))
+    _set_lease(conn, table, [row.id for row in publishable], func.now() + lease)
     return publishable, len(claimed) - len(publishable)
 
 
 def _blockers(conn: Connection, table: Table, rows: Iterable[OutboxRow]) -> dict[OrderingKey, int]:
     rows = list(rows)
     keys = {row.ordering_key for row in rows}
-    # A plain read sees rows other relays have locked (still unsent for us): exactly
-    # the ones that must go out first.
+    # A plain read sees rows other relays have leased or locked (still unsent for us):
+    # exactly the ones that must go out first.
     query = (
         select(table.c.topic, table.c.key, func.min(table.c.id))
         .where(
@@ -93,11 +111,29 @@ def _blockers(conn: Connection, table: Table, rows: Iterable[OutboxRow]) -> dict
 
 
 def mark_sent(conn: Connection, table: Table, ids: Sequence[int]) -> int:
-    """Stamp `sent_at` on rows whose delivery the broker acknowledged."""
+    """Stamp `sent_at` on rows whose delivery the broker acknowledged (ending their lease)."""
     if not ids:
         return 0
-    result = conn.execute(update(table).where(table.c.id.in_(list(ids))).values(sent_at=func.now()))
+    result = conn.execute(
+        update(table)
+        .where(table.c.id == any_(array(ids, BigInteger())))
+        .values(sent_at=func.now(), leased_until=None)
+    )
     return int(result.rowcount)
+
+
+def release(conn: Connection, table: Table, ids: Sequence[int]) -> None:
+    """End the lease of rows that were not delivered, so the next round retries them."""
+    _set_lease(conn, table, ids, None)
+
+
+def _set_lease(conn: Connection, table: Table, ids: Sequence[int], until: Any) -> None:
+    if ids:
+        conn.execute(
+            update(table)
+            .where(table.c.id == any_(array(ids, BigInteger())), table.c.sent_at.is_(None))
+            .values(leased_until=until)
+        )
 
 
 def prune_sent(conn: Connection, table: Table, older_than: timedelta) -> int:

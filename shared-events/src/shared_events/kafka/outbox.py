@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 import structlog
@@ -50,6 +51,7 @@ def outbox_table(metadata: MetaData, schema: str) -> Table:
         Column("headers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("sent_at", DateTime(timezone=True), nullable=True),
+        outbox_lease_column(),
         # Keeps the relay's claim query an index scan however many sent rows are retained.
         Index(
             f"ix_{OUTBOX_TABLE}_unsent",
@@ -58,6 +60,14 @@ def outbox_table(metadata: MetaData, schema: str) -> Table:
         ),
         schema=schema,
     )
+
+
+def outbox_lease_column() -> Column[datetime]:
+    """`leased_until`: a relay claimed the row and publishes it; others skip it until then.
+
+    Added to existing outboxes by each service's migration 0002 (`add_outbox_lease`).
+    """
+    return Column("leased_until", DateTime(timezone=True), nullable=True)
 
 
 def processed_events_table(metadata: MetaData, schema: str) -> Table:
@@ -89,6 +99,27 @@ def drop_delivery_tables(bind: Connection, schema: str) -> None:
     """Drop what `create_delivery_tables` created (an Alembic downgrade)."""
     for table in reversed(delivery_tables(schema)):
         table.drop(bind)
+
+
+def add_outbox_lease(bind: Connection, schema: str) -> None:
+    """Add `leased_until` to an outbox made before it existed (each service's migration 0002).
+
+    A no-op on a fresh database: `create_delivery_tables` (migration 0001) builds today's
+    outbox, lease included.
+    """
+    column = outbox_lease_column()
+    bind.execute(
+        text(
+            f'ALTER TABLE "{schema}".{OUTBOX_TABLE} '
+            f"ADD COLUMN IF NOT EXISTS {column.name} timestamptz NULL"
+        )
+    )
+
+
+def drop_outbox_lease(bind: Connection, schema: str) -> None:
+    """Undo `add_outbox_lease` (an Alembic downgrade)."""
+    column = outbox_lease_column()
+    bind.execute(text(f'ALTER TABLE "{schema}".{OUTBOX_TABLE} DROP COLUMN IF EXISTS {column.name}'))
 
 
 def notify_channel(table: Table) -> str:

@@ -14,7 +14,11 @@ PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
     # Idempotence: no duplicates or reordering from the producer's own retries.
     "enable.idempotence": True,
     "acks": "all",
+    # The relay produces a whole claimed batch, then flush()es, which sends at once whatever
+    # linger.ms says: so one round is one produce request per partition. linger.ms only
+    # gathers records produced outside a flush (the dead-letter sender's).
     "linger.ms": 5,
+    "batch.num.messages": 10_000,
     # A failed delivery surfaces within this bound instead of librdkafka's 5 minutes, so
     # the relay can retry (and a stop is not held up) while the broker is unreachable.
     "message.timeout.ms": 30_000,

@@ -13,7 +13,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
 from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.claim import OutboxRow, claim_batch, mark_sent, prune_sent
+from shared_events.kafka.claim import OutboxRow, claim_batch, mark_sent, prune_sent, release
 from shared_events.kafka.codec import CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, header
 from shared_events.kafka.outbox import notify_channel
 from shared_events.kafka.producer import (
@@ -43,6 +43,7 @@ class OutboxRelay:
         prune_interval_s: float = 600.0,
         backoff: Backoff | None = None,
         min_round_interval_s: float = 0.02,
+        lease: timedelta | None = None,
         duplicate_every_event: bool = False,
     ) -> None:
         self.engine = engine
@@ -61,6 +62,11 @@ class OutboxRelay:
         self.published = 0
         self.last_error: str | None = None
         self._producer_config = producer_config(producer)
+        # A round waits for its delivery reports at most this long: past it, the rows go
+        # back (their lease lifted) and are retried. The lease outlives the wait, so no
+        # other relay takes rows this one may still be producing.
+        self._flush_timeout_s = delivery_timeout_s(self._producer_config)
+        self.lease = lease or timedelta(seconds=self._flush_timeout_s + 5.0)
         self._producer: Producer | None = None
         self._backoff = backoff or Backoff(initial_s=0.2, max_s=15.0)
         self._listener: psycopg.Connection[Any] | None = None
@@ -118,24 +124,29 @@ class OutboxRelay:
     def _publish_batch(self) -> tuple[int, bool]:
         self._last_round = time.monotonic()
         self.rounds += 1
+        # Three steps, no transaction open across the broker round trip: lease, produce and
+        # flush, then mark the acked rows sent and lift the lease of the rest.
         with self.engine.begin() as conn:
-            rows, held_back = claim_batch(conn, self.table, self.batch_size)
-            if not rows:
-                self._note_success()
-                return 0, held_back > 0
-            records = [OutgoingRecord(r.id, r.topic, r.key, r.value, r.headers) for r in rows]
-            if self.duplicate_every_event:
-                # The copies follow the whole batch, so a key's copy of event 1 can arrive after
-                # its event 2, as when a relay dies before mark-sent and republishes a batch.
-                records += [
-                    OutgoingRecord(("copy", r.ref), r.topic, r.key, r.value, r.headers)
-                    for r in records
-                ]
-            outcome = produce_and_flush(
-                self._ensure_producer(), records, delivery_timeout_s(self._producer_config)
-            )
-            delivered = [ref for ref in outcome.delivered if isinstance(ref, int)]
+            rows, held_back = claim_batch(conn, self.table, self.batch_size, self.lease)
+        if not rows:
+            self._note_success()
+            return 0, held_back > 0
+        records = [OutgoingRecord(r.id, r.topic, r.key, r.value, r.headers) for r in rows]
+        if self.duplicate_every_event:
+            # The copies follow the whole batch, so a key's copy of event 1 can arrive after
+            # its event 2, as when a relay dies before mark-sent and republishes a batch.
+            records += [
+                OutgoingRecord(("copy", r.ref), r.topic, r.key, r.value, r.headers) for r in records
+            ]
+        try:
+            outcome = produce_and_flush(self._ensure_producer(), records, self._flush_timeout_s)
+        except BaseException:
+            self._release([row.id for row in rows])
+            raise
+        delivered = [ref for ref in outcome.delivered if isinstance(ref, int)]
+        with self.engine.begin() as conn:
             self._mark_sent(conn, delivered)
+            release(conn, self.table, [row.id for row in rows if row.id in outcome.failed])
         # Counted after the commit: only rows the outbox now shows as sent.
         self.published += len(delivered)
         if outcome.fatal:
@@ -145,6 +156,14 @@ class OutboxRelay:
             raise DeliveryFailed(f"{len(outcome.failed)} of {len(rows)} records not delivered")
         self._note_success()
         return len(delivered), held_back > 0 or len(rows) == self.batch_size
+
+    def _release(self, ids: list[int]) -> None:
+        # Best effort: when even this fails, the lease runs out by itself.
+        try:
+            with self.engine.begin() as conn:
+                release(conn, self.table, ids)
+        except Exception as error:
+            log.warning("outbox lease not lifted", outbox=self.channel, error=str(error))
 
     def _mark_sent(self, conn: Connection, ids: list[int]) -> None:
         # A separate step so tests can crash the relay between publish and mark-sent.
