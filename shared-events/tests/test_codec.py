@@ -101,7 +101,8 @@ def test_strategies_cover_every_registered_version() -> None:
 def test_every_event_round_trips_through_a_kafka_record(
     envelope: Envelope[Event], traceparent: str | None
 ) -> None:
-    record = encode(envelope, traceparent=traceparent)
+    trace = [("traceparent", traceparent.encode())] if traceparent else []
+    record = encode(envelope, trace=trace)
     assert record.topic == envelope.payload.topic
     assert record.key == envelope.payload.key().encode()
     assert header(record.headers, "traceparent") == traceparent

@@ -24,6 +24,7 @@ SMOKE_STACK = {
     "ORDER_HTTP_PORT": "38101",
     "PAYMENT_HTTP_PORT": "38102",
     "INVENTORY_HTTP_PORT": "38103",
+    "JAEGER": "0",
 }
 FLOAT = r"[0-9]+\.[0-9]+"
 RESULT = re.compile(

@@ -25,6 +25,8 @@ def _up(settings: Settings) -> int:
     result = stack.up(settings, progress=_say)
     elapsed = time.monotonic() - started
     pids = f"kafka pid {result.kafka_pid}, postgres pid {result.postgres_pid}"
+    if result.jaeger_pid is not None:
+        pids += f", jaeger pid {result.jaeger_pid} (UI {settings.jaeger_url})"
     if result.was_running:
         _say(f"up: already running ({pids}); checked in {elapsed:.1f} s")
         return 0

@@ -78,7 +78,7 @@ def e2e(settings: Settings, pytest_args: Sequence[str], progress: Progress) -> i
         for service in reversed(SERVICES):
             if service.name in started:
                 services.stop(settings, service)
-        if {"kafka", "postgres"} & set(started):
+        if {"kafka", "postgres", "jaeger"} & set(started):
             stack.down(settings)
         progress(f"e2e: stopped what it started ({', '.join(started) or 'nothing'})")
 

@@ -47,8 +47,15 @@ class Service:
     def env(self, settings: Settings) -> dict[str, str]:
         """Process environment pointing the service at this stack's Kafka and Postgres."""
         role = f"{self.name}_service"
+        # Traces go to this stack's Jaeger unless the environment names a collector itself.
+        tracing = (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": settings.otlp_endpoint}
+            if settings.jaeger and "OTEL_EXPORTER_OTLP_ENDPOINT" not in os.environ
+            else {}
+        )
         return {
             **os.environ,
+            **tracing,
             f"{self.prefix}_DB_HOST": settings.pg_host,
             f"{self.prefix}_DB_PORT": str(settings.pg_port),
             f"{self.prefix}_DB_NAME": settings.pg_database,

@@ -21,6 +21,7 @@ _ROLE_PASSWORD_VARS = {
     "inventory_service": "INVENTORY_DB_PASSWORD",
 }
 DEFAULT_PG_BIN_DIR = "/usr/lib/postgresql/15/bin"
+JAEGER_VERSION = "v1.76.0"  # must match deploy/local/jaeger/go.mod
 
 
 def find_repo_root(start: Path | None = None) -> Path:
@@ -58,6 +59,14 @@ class Settings:
     start_timeout: float
     # e.g. `pg_stat_statements` (the bench's stack); empty: the server's own default.
     pg_shared_preload_libraries: str = ""
+    # Jaeger (traces): JAEGER=0 leaves it out, e.g. in stacks that run beside `make dev`'s.
+    jaeger: bool = False
+    jaeger_bin: Path = Path("jaeger")
+    jaeger_host: str = "127.0.0.1"
+    jaeger_ui_port: int = 16686
+    jaeger_otlp_grpc_port: int = 4317
+    jaeger_otlp_http_port: int = 4318
+    jaeger_health_port: int = 13133
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +101,34 @@ class Settings:
             ),
             start_timeout=float(env.get("STACK_START_TIMEOUT", "60")),
             pg_shared_preload_libraries=env.get("PG_SHARED_PRELOAD_LIBRARIES", "").strip(),
+            jaeger=env.get("JAEGER", "1").strip().lower() not in ("0", "false", "no", "off"),
+            jaeger_bin=Path(
+                env.get("JAEGER_BIN") or root / ".local/cache/jaeger" / f"jaeger-{JAEGER_VERSION}"
+            ).resolve(),
+            jaeger_host=env.get("JAEGER_HOST", "127.0.0.1"),
+            jaeger_ui_port=int(env.get("JAEGER_UI_PORT", "16686")),
+            jaeger_otlp_grpc_port=int(env.get("JAEGER_OTLP_GRPC_PORT", "4317")),
+            jaeger_otlp_http_port=int(env.get("JAEGER_OTLP_HTTP_PORT", "4318")),
+            jaeger_health_port=int(env.get("JAEGER_HEALTH_PORT", "13133")),
         )
+
+    @property
+    def jaeger_dir(self) -> Path:
+        return self.stack_dir / "jaeger"
+
+    @property
+    def jaeger_module(self) -> Path:
+        """The Go module that pins Jaeger (`go build` resolves it through the Go proxy)."""
+        return self.repo_root / "deploy" / "local" / "jaeger"
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """Where the services export traces (OTLP over HTTP) when Jaeger runs."""
+        return f"http://{self.jaeger_host}:{self.jaeger_otlp_http_port}"
+
+    @property
+    def jaeger_url(self) -> str:
+        return f"http://{self.jaeger_host}:{self.jaeger_ui_port}"
 
     @property
     def kafka_bootstrap(self) -> str:

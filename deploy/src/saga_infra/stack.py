@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from saga_infra import db_init, kafka_server, postgres_server, processes
+from saga_infra import db_init, jaeger_server, kafka_server, postgres_server, processes
 from saga_infra.errors import PortInUseError, StackError
 from saga_infra.settings import Settings
 from shared_events.kafka.topics import BrokerUnavailableError, ensure_topics
@@ -21,6 +21,7 @@ class UpResult:
     kafka_pid: int
     postgres_pid: int
     started: tuple[str, ...]
+    jaeger_pid: int | None = None
     created_topics: tuple[str, ...] = field(default=())
     db_init: str = ""
 
@@ -38,12 +39,18 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
     with processes.stack_lock(settings.run_dir):
         kafka_pid = kafka_server.running_pid(settings)
         pg_pid = postgres_server.running_pid(settings)
+        jaeger_pid = jaeger_server.running_pid(settings) if settings.jaeger else None
+        start_jaeger = settings.jaeger and jaeger_pid is None
         java = kafka_server.find_java(settings) if kafka_pid is None else ""
         if pg_pid is None:
             postgres_server.check_binaries(settings)
-        _check_ports(settings, kafka=kafka_pid is None, postgres=pg_pid is None)
+        _check_ports(
+            settings, kafka=kafka_pid is None, postgres=pg_pid is None, jaeger=start_jaeger
+        )
         if kafka_pid is None:
             kafka_server.ensure_jars(settings, progress)
+        if start_jaeger:
+            jaeger_server.ensure_binary(settings, progress)
         started: list[str] = []
         try:
             if kafka_pid is None:
@@ -54,8 +61,14 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
                 progress(f"postgres: starting on {settings.pg_host}:{settings.pg_port}")
                 pg_pid = postgres_server.start(settings, settings.start_timeout)
                 started.append("postgres")
+            if start_jaeger:
+                progress(f"jaeger: starting, UI on {settings.jaeger_url}")
+                jaeger_pid = jaeger_server.start(settings)
+                started.append("jaeger")
             kafka_server.wait_ready(settings, kafka_pid, settings.start_timeout)
             postgres_server.wait_ready(settings, settings.start_timeout)
+            if jaeger_pid is not None:
+                jaeger_server.wait_ready(settings, jaeger_pid, settings.start_timeout)
         except BaseException:
             _stop(settings, started)
             raise
@@ -64,19 +77,19 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
             created = ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
         except BrokerUnavailableError as exc:
             raise StackError(str(exc)) from exc
-        return UpResult(kafka_pid, pg_pid, tuple(started), tuple(created), init)
+        return UpResult(kafka_pid, pg_pid, tuple(started), jaeger_pid, tuple(created), init)
 
 
 def down(settings: Settings) -> dict[str, int | None]:
     """Stop the processes named in our PID files; data stays. Safe when nothing runs."""
     with processes.stack_lock(settings.run_dir):
-        return _stop(settings, ["kafka", "postgres"])
+        return _stop(settings, ["jaeger", "kafka", "postgres"])
 
 
 def reset(settings: Settings) -> dict[str, int | None]:
     """Stop, then wipe Kafka and PostgreSQL data (the jar cache and logs stay)."""
     with processes.stack_lock(settings.run_dir):
-        stopped = _stop(settings, ["kafka", "postgres"])
+        stopped = _stop(settings, ["jaeger", "kafka", "postgres"])
         shutil.rmtree(settings.kafka_data_dir, ignore_errors=True)
         shutil.rmtree(settings.pg_data_dir.parent, ignore_errors=True)
         return stopped
@@ -100,6 +113,12 @@ def status(settings: Settings) -> dict[str, str]:
         state = "ready" if ready else "not accepting connections"
         where = f"{settings.pg_host}:{settings.pg_port}"
         lines["postgres"] = f"running (pid {pg_pid}) on {where}, {state}"
+    jaeger_pid = jaeger_server.running_pid(settings)
+    if jaeger_pid is not None:
+        state = "ready" if jaeger_server.answers(settings) else "not answering"
+        lines["jaeger"] = f"running (pid {jaeger_pid}), UI on {settings.jaeger_url}, {state}"
+    elif settings.jaeger:
+        lines["jaeger"] = "stopped"
     return lines
 
 
@@ -110,7 +129,7 @@ def is_running(settings: Settings) -> bool:
     )
 
 
-def _check_ports(settings: Settings, *, kafka: bool, postgres: bool) -> None:
+def _check_ports(settings: Settings, *, kafka: bool, postgres: bool, jaeger: bool) -> None:
     wanted: list[tuple[str, str, int]] = []
     if kafka:
         host = settings.kafka_host
@@ -118,6 +137,8 @@ def _check_ports(settings: Settings, *, kafka: bool, postgres: bool) -> None:
         wanted.append(("KAFKA_CONTROLLER_PORT", host, settings.kafka_controller_port))
     if postgres:
         wanted.append(("PG_PORT", settings.pg_host, settings.pg_port))
+    if jaeger:
+        wanted += [(var, settings.jaeger_host, port) for var, port in jaeger_server.ports(settings)]
     for var, host, port in wanted:
         if processes.port_in_use(host, port):
             raise PortInUseError(
@@ -128,6 +149,8 @@ def _check_ports(settings: Settings, *, kafka: bool, postgres: bool) -> None:
 
 def _stop(settings: Settings, components: list[str]) -> dict[str, int | None]:
     stopped: dict[str, int | None] = {}
+    if "jaeger" in components:
+        stopped["jaeger"] = jaeger_server.stop(settings)
     if "kafka" in components:
         stopped["kafka"] = kafka_server.stop(settings)
     if "postgres" in components:

@@ -22,6 +22,7 @@ from inventory_service.db import create_db_engine
 from inventory_service.settings import Settings
 from shared_events.kafka.logs import configure_json_logging
 from shared_events.kafka.startup import retry_while_unreachable
+from shared_events.kafka.telemetry import trace_service
 
 PROG = "inventory-service"
 
@@ -80,6 +81,7 @@ def serve(settings: Settings, *, api: bool, consume: bool, relay: bool) -> int:
         print(f"{PROG}: nothing to run (--no-api with --no-consumer and --no-relay)")
         return 2
     service = bootstrap(settings, api=api, consume=consume, relay=relay)
+    trace_service(SERVICE, service.app)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

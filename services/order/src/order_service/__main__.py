@@ -17,6 +17,7 @@ from order_service.domain import SERVICE
 from order_service.settings import Settings
 from shared_events.kafka.logs import configure_json_logging
 from shared_events.kafka.startup import retry_while_unreachable
+from shared_events.kafka.telemetry import trace_service
 
 PROG = "order_service"
 
@@ -76,6 +77,7 @@ def run(settings: Settings, *, api: bool, consumer: bool, relay: bool) -> int:
     naming what is missing) and the loops start when both answer.
     """
     service = bootstrap(settings, with_api=api, with_consumer=consumer, with_relay=relay)
+    trace_service(SERVICE, service.app)
     stop = threading.Event()
     # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
     # handler that would end a clean drain as "killed by SIGTERM" instead of exit code 0.

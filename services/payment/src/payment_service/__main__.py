@@ -18,6 +18,7 @@ from payment_service.envelopes import SERVICE
 from payment_service.settings import Settings
 from shared_events.kafka.logs import configure_json_logging
 from shared_events.kafka.startup import retry_while_unreachable
+from shared_events.kafka.telemetry import trace_service
 
 PROG = "payment_service"
 
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # PostgreSQL or Kafka being down is no reason to exit: the API answers at once (ready
     # 503 naming what is missing) and the loops start when both answer.
     service = bootstrap(settings, consume=not args.no_consumer, relay=not args.no_relay)
+    trace_service(SERVICE, service.app)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -10,7 +10,7 @@ lease, and one that was merely slow only duplicates them (consumers dedupe by ev
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +34,7 @@ class OutboxRow:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    created_at: datetime | None = None
 
     @property
     def ordering_key(self) -> OrderingKey:
@@ -71,10 +72,11 @@ def claim_batch(
             key=r.key,
             value=r.value,
             headers=headers_from_json(r.headers),
+            created_at=r.created_at,
         )
         for r in conn.execute(
             select(table.c.id, table.c.event_id, table.c.topic, table.c.key)
-            .add_columns(table.c.value, table.c.headers)
+            .add_columns(table.c.value, table.c.headers, table.c.created_at)
             .where(
                 table.c.sent_at.is_(None),
                 or_(table.c.leased_until.is_(None), table.c.leased_until < func.now()),

@@ -36,8 +36,11 @@ class KafkaRecord:
     headers: list[tuple[str, bytes]]
 
 
-def encode(envelope: Envelope[Event], *, traceparent: str | None = None) -> KafkaRecord:
-    """Turn an envelope into a Kafka record on its event's topic, keyed by the event's key."""
+def encode(envelope: Envelope[Event], *, trace: Sequence[tuple[str, bytes]] = ()) -> KafkaRecord:
+    """Turn an envelope into a Kafka record on its event's topic, keyed by the event's key.
+
+    `trace`: the W3C trace headers (`traceparent`, `tracestate`) it carries, if any.
+    """
     payload = envelope.payload
     headers = [
         (EVENT_ID_HEADER, str(envelope.event_id).encode()),
@@ -47,8 +50,7 @@ def encode(envelope: Envelope[Event], *, traceparent: str | None = None) -> Kafk
         (CORRELATION_ID_HEADER, envelope.correlation_id.encode()),
         (CONTRACTS_VERSION_HEADER, envelope.producer.contracts_version.encode()),
     ]
-    if traceparent:
-        headers.append((TRACEPARENT_HEADER, traceparent.encode()))
+    headers.extend(trace)
     return KafkaRecord(
         topic=payload.topic,
         key=payload.key().encode(),

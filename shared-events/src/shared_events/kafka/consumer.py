@@ -22,6 +22,7 @@ from shared_events.kafka.intake import Intake, take_in
 from shared_events.kafka.partitions import PartitionProgress
 from shared_events.kafka.partitions import partition_names as _names
 from shared_events.kafka.retries import Retries, RetryLater
+from shared_events.kafka.tracing import handling
 from shared_events.registry import EventRegistry
 
 log = structlog.get_logger(__name__)
@@ -223,10 +224,15 @@ class EventConsumer:
 
     def _apply(self, intakes: Sequence[Intake]) -> None:
         """Apply in one transaction (raising when it fails), then count it."""
-        envelopes = [intake.envelope for intake in intakes if intake.envelope is not None]
-        applied = apply_batch(
-            self.session_factory, self.processed_table, self.group_id, envelopes, self.handlers
-        )
+        events = [(i.record, i.envelope) for i in intakes if i.envelope is not None]
+        with handling(self.group_id, events):
+            applied = apply_batch(
+                self.session_factory,
+                self.processed_table,
+                self.group_id,
+                [envelope for _, envelope in events],
+                self.handlers,
+            )
         if self._retries.database_back():
             # The partitions held meanwhile retry now, not after their own delays (which
             # grew with every partition that failed, up to the outage maximum).

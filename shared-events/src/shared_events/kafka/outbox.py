@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from shared_events.contracts.event import Event
 from shared_events.envelope import Envelope
 from shared_events.kafka.codec import KafkaRecord, encode
+from shared_events.kafka.tracing import trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -162,14 +163,13 @@ class Outbox:
         self,
         session: Session,
         envelope: Envelope[Event],
-        *,
-        traceparent: str | None = None,
     ) -> KafkaRecord:
         """Stage one event on `session`: written with the others before the commit.
 
+        It carries the trace context of its cause's span, or of the current one (`tracing`).
         A rollback (of a savepoint too) drops what was staged.
         """
-        record = encode(envelope, traceparent=traceparent)
+        record = encode(envelope, trace=trace_headers(envelope.causation_id))
         if not session.info.get(_HOOKED):
             # However the transaction ends up committed, what it staged is written first.
             event.listen(session, "before_commit", write_staged)

@@ -9,6 +9,8 @@ from typing import Any
 import psycopg
 import structlog
 from confluent_kafka import Producer
+from opentelemetry import trace
+from opentelemetry.trace import Span, StatusCode
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
@@ -22,6 +24,7 @@ from shared_events.kafka.producer import (
     produce_and_flush,
     producer_config,
 )
+from shared_events.kafka.tracing import publish_span, with_trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -131,7 +134,17 @@ class OutboxRelay:
         if not rows:
             self._note_success()
             return 0, held_back > 0
-        records = [OutgoingRecord(r.id, r.topic, r.key, r.value, r.headers) for r in rows]
+        spans = {r.id: publish_span(r.topic, r.headers, r.event_id, r.created_at) for r in rows}
+        records = [
+            OutgoingRecord(
+                r.id,
+                r.topic,
+                r.key,
+                r.value,
+                with_trace_headers(r.headers, trace.set_span_in_context(spans[r.id])),
+            )
+            for r in rows
+        ]
         if self.duplicate_every_event:
             # The copies follow the whole batch, so a key's copy of event 1 can arrive after
             # its event 2, as when a relay dies before mark-sent and republishes a batch.
@@ -140,9 +153,11 @@ class OutboxRelay:
             ]
         try:
             outcome = produce_and_flush(self._ensure_producer(), records, self._flush_timeout_s)
-        except BaseException:
+        except BaseException as error:
             self._release([row.id for row in rows])
+            _end_spans(spans, {id_: f"{type(error).__name__}: {error}" for id_ in spans})
             raise
+        _end_spans(spans, outcome.failed, outcome.positions)
         delivered = [ref for ref in outcome.delivered if isinstance(ref, int)]
         with self.engine.begin() as conn:
             self._mark_sent(conn, delivered)
@@ -253,6 +268,19 @@ class OutboxRelay:
                     outbox_id=row.id,
                     error=failed[row.id],
                 )
+
+
+def _end_spans(
+    spans: Mapping[int, Span],
+    failed: Mapping[Any, str],
+    positions: Mapping[Any, str] | None = None,
+) -> None:
+    for id_, span in spans.items():
+        if id_ in failed:
+            span.set_status(StatusCode.ERROR, failed[id_])
+        elif positions and id_ in positions:
+            span.set_attribute("messaging.kafka.position", positions[id_])
+        span.end()
 
 
 class DeliveryFailed(Exception):

@@ -24,6 +24,7 @@ BENCH_DEFAULTS = {
     "ORDER_HTTP_PORT": "38001",
     "PAYMENT_HTTP_PORT": "38002",
     "INVENTORY_HTTP_PORT": "38003",
+    "JAEGER": "0",  # the tracing-on mode exports to a collector of its own
     # Statements per saga come from pg_stat_statements, which must be preloaded.
     "PG_SHARED_PRELOAD_LIBRARIES": "pg_stat_statements",
 }
