@@ -24,7 +24,10 @@ SMOKE_STACK = {
     "ORDER_HTTP_PORT": "38101",
     "PAYMENT_HTTP_PORT": "38102",
     "INVENTORY_HTTP_PORT": "38103",
-    "JAEGER": "0",
+    "JAEGER_UI_PORT": "36786",
+    "JAEGER_OTLP_GRPC_PORT": "34417",
+    "JAEGER_OTLP_HTTP_PORT": "34418",
+    "JAEGER_HEALTH_PORT": "33233",
 }
 FLOAT = r"[0-9]+\.[0-9]+"
 RESULT = re.compile(
@@ -66,8 +69,13 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
     with csv_files[0].open(newline="") as out:
         reader = csv.DictReader(out)
         assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
-        found = [(r["mode"], r["phase"], int(r["step"])) for r in reader]
+        rows_by_step = list(reader)
+    found = [(r["mode"], r["phase"], int(r["step"])) for r in rows_by_step]
     assert set(found) == set(expected) and len(found) >= len(expected)
+    # The traced mode really exported: the bench's Jaeger holds traces of all three services.
+    (tracing,) = [line for line in lines if line.startswith("tracing: CPU per saga")]
+    for service in ("order-service", "payment-service", "inventory-service"):
+        assert service in tracing, tracing
     assert png_files[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -76,4 +84,5 @@ def _expected_steps() -> list[tuple[str, str, int]]:
     steps = [("batched", "ramp", n) for n in range(len(QUICK.batched.rates))]
     steps += [("batched", f"at{share * 100:.0f}", 0) for share in LATENCY_POINTS]
     steps += [("batch1", "ramp", n) for n in range(len(QUICK.batch1.rates))]
+    steps += [("traced", "ramp", n) for n in range(len(QUICK.traced.rates))]
     return steps

@@ -37,6 +37,8 @@ service:
       service.name: jaeger
     metrics:
       level: none
+    traces:
+      level: none  # no traces of its own (they would go to an OTLP endpoint on 4317)
     logs:
       level: warn
 

@@ -140,11 +140,28 @@ def wait_ready(settings: Settings, service: Service, timeout_s: float) -> None:
         if is_ready(service):
             return
         if running_pid(settings, service) is None:
-            raise ServiceError(f"{service.name} exited; see {service.log_file(settings)}")
+            raise ServiceError(
+                f"{service.name} exited{_exit_status(settings, service)}; "
+                f"see {service.log_file(settings)}"
+            )
         time.sleep(0.3)
     raise ServiceError(
         f"{service.name} not ready within {timeout_s:.0f}s; see {service.log_file(settings)}"
     )
+
+
+def _exit_status(settings: Settings, service: Service) -> str:
+    """` (exit code N)` or ` (signal N)` when the process was our child and has ended."""
+    try:
+        pid = int(service.pid_file(settings).read_text().strip())
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except (OSError, ValueError):
+        return ""
+    if reaped != pid:
+        return ""
+    if os.WIFSIGNALED(status):
+        return f" (signal {os.WTERMSIG(status)})"
+    return f" (exit code {os.waitstatus_to_exitcode(status)})"
 
 
 def stop(settings: Settings, service: Service, grace_s: float = 20.0) -> bool:

@@ -49,6 +49,8 @@ OPTIONS: tuple[tuple[str, Parse, str, Default], ...] = (
     ("--batched-top", NUM, "highest rate the batched ramp may reach", lambda c: c.batched.top),
     ("--batch1-start", NUM, "first rate of the batch-1 ramp, orders/s", lambda c: c.batch1.start),
     ("--batch1-top", NUM, "highest rate the batch-1 ramp may reach", lambda c: c.batch1.top),
+    ("--traced-start", NUM, "first rate of the tracing-on ramp", lambda c: c.traced.start),
+    ("--traced-top", NUM, "highest rate the tracing-on ramp may reach", lambda c: c.traced.top),
     ("--factor", NUM, "ratio between ramp steps (> 1)", lambda c: c.batched.factor),
     ("--step-s", NUM, "seconds of load per ramp step", lambda c: c.step_s),
     ("--latency-s", NUM, "seconds of each latency point (50%%, 80%%)", lambda c: c.latency_s),

@@ -34,6 +34,7 @@ class BenchConfig:
     out_dir: Path = Path(".local/bench")
     batched: Ramp = Ramp(25.0, 600.0)
     batch1: Ramp = Ramp(10.0, 150.0)
+    traced: Ramp = Ramp(25.0, 600.0)  # the batched mode with tracing on, exported to Jaeger
     step_s: float = 15.0  # each ramp step
     latency_s: float = 20.0  # each latency point
     warmup_s: float = 5.0  # unmeasured load after the services (re)start
@@ -46,7 +47,7 @@ class BenchConfig:
 
     def checked(self) -> BenchConfig:
         """This config, or ValueError naming what is wrong with it."""
-        for ramp in (self.batched, self.batch1):
+        for ramp in (self.batched, self.batch1, self.traced):
             ramp.rates  # noqa: B018  # raises on a bad ramp
         if self.step_s < 1 or self.latency_s < 1:
             raise ValueError("steps must last at least 1 s")
@@ -54,12 +55,12 @@ class BenchConfig:
 
     def estimate_s(self) -> tuple[float, float]:
         """(when the ramps stop about halfway, when every step runs): seconds, rough."""
-        fixed = STACK_UP_S + RESTART_S + self.pgbench.duration_s + 4 * self.pgbench.scale + 5
-        fixed += 2 * (self.warmup_s + STEP_OVERHEAD_S)
+        fixed = STACK_UP_S + 2 * RESTART_S + self.pgbench.duration_s + 4 * self.pgbench.scale + 5
+        fixed += 3 * (self.warmup_s + STEP_OVERHEAD_S)
         fixed += len(LATENCY_POINTS) * (self.latency_s + self.grace_s + STEP_OVERHEAD_S)
         per_step = self.step_s + self.grace_s + STEP_OVERHEAD_S
-        steps = len(self.batched.rates) + len(self.batch1.rates)
-        worst = fixed + per_step * (steps + 2 * self.retries)
+        steps = len(self.batched.rates) + len(self.batch1.rates) + len(self.traced.rates)
+        worst = fixed + per_step * (steps + 3 * self.retries)
         return fixed + per_step * (steps / 2 + 2), worst
 
 
@@ -67,6 +68,7 @@ QUICK = BenchConfig(
     quick=True,
     batched=Ramp(20.0, 40.0, 2.0),
     batch1=Ramp(10.0, 20.0, 2.0),
+    traced=Ramp(20.0, 40.0, 2.0),
     step_s=3.0,
     latency_s=3.0,
     warmup_s=2.0,
@@ -83,7 +85,7 @@ def build(quick: bool, **overrides: Any) -> BenchConfig:
     config = QUICK if quick else BenchConfig()
     given = {k: v for k, v in overrides.items() if v is not None}
     ramps = {}
-    for mode in ("batched", "batch1"):
+    for mode in ("batched", "batch1", "traced"):
         ramp = getattr(config, mode)
         parts = {
             part: given.pop(f"{mode}_{part}")

@@ -15,7 +15,7 @@ from saga_e2e.bench.cpu import LOADGEN  # noqa: E402
 from saga_e2e.bench.result import BenchResult, headline  # noqa: E402
 from saga_e2e.bench.step import COMPONENTS, StepResult  # noqa: E402
 
-MODES = (("batched", "tab:blue"), ("batch1", "tab:orange"))
+MODES = (("batched", "tab:blue"), ("batch1", "tab:orange"), ("traced", "tab:green"))
 
 
 def plot(result: BenchResult, path: Path) -> None:

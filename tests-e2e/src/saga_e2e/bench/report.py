@@ -24,8 +24,8 @@ TABLE = (
     # header, width, value
     ("mode", 7), ("phase", 6), ("rate/s", 7), ("ok%", 5), ("done/s", 7), ("backlog", 7),
     ("lag", 6), ("p50ms", 7), ("p90ms", 7), ("p99ms", 7), ("order", 6), ("pay", 6),
-    ("inv", 6), ("kafka", 6), ("pg", 6), ("=cpu", 6), ("gen", 6), ("xact", 5), ("cmt", 5),
-    ("stmt", 5), ("rec", 5), ("verdict", 0),
+    ("inv", 6), ("kafka", 6), ("pg", 6), ("jgr", 5), ("=cpu", 6), ("gen", 6), ("xact", 5),
+    ("cmt", 5), ("stmt", 5), ("rec", 5), ("verdict", 0),
 )  # fmt: skip
 
 
@@ -64,8 +64,8 @@ def table(result: BenchResult) -> str:
     """One row per step (CPU columns: ms per completed saga), then the headline figures."""
     header = " ".join(f"{name:>{width}}" if width else name for name, width in TABLE)
     lines = [
-        "per completed saga: CPU ms of order, pay(ment), inv(entory), kafka, pg (=cpu: their "
-        "sum; gen: the load generator, not part of the system), Postgres xact(ions, "
+        "per completed saga: CPU ms of order, pay(ment), inv(entory), kafka, pg, j(ae)g(e)r "
+        "(=cpu: their sum; gen: the load generator, not part of the system), Postgres xact(ions, "
         "pg_stat_database), c(o)m(mi)t(s) and st(ate)m(en)t(s) (pg_stat_statements), Kafka "
         "rec(ords); backlog/lag: when the schedule ended",
         header,
@@ -83,6 +83,8 @@ def table(result: BenchResult) -> str:
         f"max sustained, batched:  {_num(figures.max_sagas_per_s)} sagas/s",
         f"max sustained, batch-1:  {_num(figures.batch1_sagas_per_s)} sagas/s "
         "(CONSUMER_BATCH_MAX=1 in every service)",
+        f"max sustained, traced:   {_num(result.max_rate('traced'))} sagas/s "
+        "(batched, tracing on, every span to Jaeger)",
     ]
     for phase, share in (("at50", "50%"), ("at80", "80%")):
         point = result.point(phase)
@@ -97,6 +99,15 @@ def table(result: BenchResult) -> str:
             f"system CPU per saga at {_num(at_max.plan.rate)}/s: "
             f"{_num(at_max.system_cpu_ms, 2)} ms; load generator "
             f"{_num(at_max.cpu_ms.get(LOADGEN, math.nan), 2)} ms"
+        )
+    traced = result.at_max("traced")
+    if at_max is not None and traced is not None:
+        lines.append(
+            f"tracing: CPU per saga {_num(traced.system_cpu_ms, 2)} ms traced at "
+            f"{_num(traced.plan.rate)}/s (Jaeger {_num(traced.cpu_ms.get('jaeger', math.nan), 2)}"
+            f" ms) against {_num(at_max.system_cpu_ms, 2)} ms untraced at "
+            f"{_num(at_max.plan.rate)}/s; Jaeger holds traces of "
+            f"{', '.join(result.traced_services) or 'nothing'}"
         )
     lines += [f"note: {note}" for note in result.notes]
     return "\n".join(lines)

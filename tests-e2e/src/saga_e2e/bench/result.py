@@ -22,6 +22,7 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     total_s: float = 0.0
     files: list[Path] = field(default_factory=list)
+    traced_services: list[str] = field(default_factory=list)  # what Jaeger holds traces of
 
     def ramp(self, mode: str) -> list[StepResult]:
         return [s for s in self.steps if s.plan.mode == mode and s.plan.phase == RAMP]

@@ -2,7 +2,9 @@
 
 The batched ramp comes first (the services' own defaults), then the latency points at 50% and
 80% of its maximum in the same mode, then the services restart with CONSUMER_BATCH_MAX=1 for
-the batch-1 ramp. Whatever the run started is stopped on the way out, failure or Ctrl-C.
+the batch-1 ramp, and last with tracing on (every span exported to the stack's Jaeger) for the
+traced ramp: the cost of tracing is the batched figures against the traced ones. Whatever
+the run started is stopped on the way out, failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from saga_e2e.bench.pg_probe import PgProbe
 from saga_e2e.bench.progress import Progress
 from saga_e2e.bench.result import RAMP, BenchResult
 from saga_e2e.bench.step import Probes, StepPlan, StepResult, measure, warm_up
-from saga_e2e.bench.system import BATCH1, BATCHED, Bench, Mode
+from saga_e2e.bench.system import BATCH1, BATCHED, TRACED, Bench, Mode
 
 
 def planned_steps(config: BenchConfig) -> int:
     """Steps of a run whose ramps go all the way (the bar's total), plus pgbench."""
-    return len(config.batched.rates) + len(LATENCY_POINTS) + len(config.batch1.rates) + 1
+    ramps = (config.batched, config.batch1, config.traced)
+    return sum(len(ramp.rates) for ramp in ramps) + len(LATENCY_POINTS) + 1
 
 
 def run(config: BenchConfig, progress: Progress) -> BenchResult:
@@ -75,6 +78,9 @@ def _run(bench: Bench, config: BenchConfig, progress: Progress) -> BenchResult:
             result.steps.append(_step(probes, plan, config, progress))
         system.use_mode(bench, BATCH1, progress.log)
         _ramp(probes, config, BATCH1, config.batch1, result, progress)
+        system.use_mode(bench, TRACED, progress.log)
+        _ramp(probes, config, TRACED, config.traced, result, progress)
+        result.traced_services = system.traced_services(bench)
     finally:
         pg.close()
         kafka.close()

@@ -25,7 +25,7 @@ from saga_e2e.bench.sustain import Counts, Rule, Verdict, judge
 
 Progress = Callable[[str], None]
 SETTLE_S = 0.5
-COMPONENTS = ("order", "payment", "inventory", "kafka", "postgres")
+COMPONENTS = ("order", "payment", "inventory", "kafka", "postgres", "jaeger")
 
 
 @dataclass(frozen=True)

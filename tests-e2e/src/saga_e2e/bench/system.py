@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import httpx
+
 from saga_e2e import own_stack
 from saga_e2e.own_stack import FOREIGN, StackSpec, System
-from saga_infra import kafka_server, postgres_server, services
+from saga_infra import jaeger_server, kafka_server, postgres_server, services
 from saga_infra.services import SERVICES
 
 Progress = Callable[[str], None]
@@ -24,11 +26,17 @@ BENCH_DEFAULTS = {
     "ORDER_HTTP_PORT": "38001",
     "PAYMENT_HTTP_PORT": "38002",
     "INVENTORY_HTTP_PORT": "38003",
-    "JAEGER": "0",  # the tracing-on mode exports to a collector of its own
+    # Its own Jaeger, for the tracing-on mode; the other modes run with the SDK disabled.
+    "JAEGER_UI_PORT": "36686",
+    "JAEGER_OTLP_GRPC_PORT": "34317",
+    "JAEGER_OTLP_HTTP_PORT": "34318",
+    "JAEGER_HEALTH_PORT": "33133",
+    "OTEL_SDK_DISABLED": "true",
     # Statements per saga come from pg_stat_statements, which must be preloaded.
     "PG_SHARED_PRELOAD_LIBRARIES": "pg_stat_statements",
 }
 BATCH_VARS = tuple(f"{s.prefix}_CONSUMER_BATCH_MAX" for s in SERVICES)
+BENCH_UNTRACED = {"OTEL_SDK_DISABLED": "true"}
 # Also a PG_DIR or PG_DSN exported for another stack (`saga_infra env`), and any batch setting:
 # each mode sets the services' environment itself.
 BENCH = StackSpec("bench", "BENCH", BENCH_DEFAULTS, (*FOREIGN, "PG_DIR", "PG_DSN", *BATCH_VARS))
@@ -45,6 +53,8 @@ class Mode:
 
 BATCHED = Mode("batched")  # the services' own defaults
 BATCH1 = Mode("batch1", dict.fromkeys(BATCH_VARS, "1"))  # one event per transaction
+TRACED = Mode("traced", {"OTEL_SDK_DISABLED": "false"})  # batched, every span to Jaeger
+MODE_VARS = (*BATCH_VARS, "OTEL_SDK_DISABLED")
 
 
 def point_at_bench_stack(environ: MutableMapping[str, str]) -> None:
@@ -82,8 +92,9 @@ def use_mode(bench: Bench, mode: Mode, progress: Progress) -> None:
 
 def _restart(bench: Bench, mode: Mode) -> None:
     settings = bench.system.settings
-    for var in BATCH_VARS:
+    for var in MODE_VARS:
         os.environ.pop(var, None)
+    os.environ.update(BENCH_UNTRACED)
     os.environ.update(mode.env)  # services.start passes os.environ on
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         list(pool.map(lambda s: services.stop(settings, s), SERVICES))
@@ -99,9 +110,19 @@ def shut_down(bench: Bench, progress: Progress) -> None:
             _restart(bench, BATCHED)
         except Exception as error:  # still stop what we started
             progress(f"bench: could not restart {sorted(bench.changed)}: {error}")
-    for var in BATCH_VARS:
+    for var in MODE_VARS:
         os.environ.pop(var, None)
     own_stack.shut_down(bench.system, progress)
+
+
+def traced_services(bench: Bench) -> list[str]:
+    """The services the stack's Jaeger holds traces of ([] when it does not answer)."""
+    try:
+        answer = httpx.get(f"{bench.system.settings.jaeger_url}/api/services", timeout=5.0)
+        answer.raise_for_status()
+        return sorted(answer.json().get("data") or [])
+    except (httpx.HTTPError, ValueError):
+        return []
 
 
 def component_pids(bench: Bench) -> dict[str, int | None]:
@@ -110,4 +131,5 @@ def component_pids(bench: Bench) -> dict[str, int | None]:
     pids: dict[str, int | None] = {s.name: services.running_pid(settings, s) for s in SERVICES}
     pids["kafka"] = kafka_server.running_pid(settings)
     pids["postgres"] = postgres_server.running_pid(settings)
+    pids["jaeger"] = jaeger_server.running_pid(settings)
     return pids
