@@ -1,7 +1,6 @@
 """HTTP API: routes turn requests into commands and queries and call the handlers."""
 
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from inventory_service import handlers
 from inventory_service.domain import Product, ReservationStatus
 from inventory_service.handlers import ProductExists, UnitOfWork
 from inventory_service.metrics import Metrics
+from shared_events.runtime.http_metrics import RequestMetrics
 
 MAX_UNITS = 2**31 - 1
 """Upper bound of a quantity or a price, so sums of them stay far from any column limit."""
@@ -103,16 +103,9 @@ def create_app(
     app = FastAPI(title="inventory service", version="1.0.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(
+        RequestMetrics, requests=metrics.http_requests, duration=metrics.http_duration
+    )
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 

@@ -1,7 +1,6 @@
 """HTTP API: routes turn requests into commands, call the handlers and shape the answers."""
 
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 from uuid import UUID
@@ -28,6 +27,7 @@ from order_service.domain import OrderStatus, UnknownSkus
 from order_service.handlers import UnitOfWork
 from order_service.metrics import Metrics
 from order_service.schemas import NO_NUL, CatalogEntryOut, ErrorOut, OrderOut, PlaceOrderIn
+from shared_events.runtime.http_metrics import RequestMetrics
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "Unknown id"}}
 UnitOfWorkFactory = Callable[[], UnitOfWork]
@@ -57,16 +57,9 @@ def create_app(
     app = FastAPI(title="order service", version="1.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "<unmatched>")
-        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(
+        RequestMetrics, requests=metrics.http_requests, duration=metrics.http_duration
+    )
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 

@@ -1,7 +1,6 @@
 """HTTP API: routes turn requests into commands and queries and call the handlers."""
 
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
@@ -29,6 +28,7 @@ from payment_service.domain import (
     UnknownAccount,
 )
 from payment_service.handlers import UnitOfWork
+from shared_events.runtime.http_metrics import RequestMetrics
 
 MAX_CENTS: Final = 10**12
 """Largest amount one request may move (10 billion units): keeps balances far from bigint."""
@@ -152,16 +152,7 @@ def create_app(
     app = FastAPI(title="payment service", version="1.0.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics, requests=HTTP_REQUESTS, duration=HTTP_LATENCY)
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 
