@@ -71,6 +71,9 @@ class Service:
         return settings.log_dir / f"{self.name}-service.log"
 
 
+# The service processes this process started, so the exit status of one that died is known.
+_started: dict[int, subprocess.Popen[bytes]] = {}
+
 SERVICES = (Service("order", 8001), Service("payment", 8002), Service("inventory", 8003))
 
 
@@ -121,6 +124,7 @@ def start(settings: Settings, service: Service) -> int:
             start_new_session=True,
         )
     service.pid_file(settings).write_text(f"{process.pid}\n")
+    _started[process.pid] = process
     return process.pid
 
 
@@ -151,17 +155,15 @@ def wait_ready(settings: Settings, service: Service, timeout_s: float) -> None:
 
 
 def _exit_status(settings: Settings, service: Service) -> str:
-    """` (exit code N)` or ` (signal N)` when the process was our child and has ended."""
+    """` (exit code N)` or ` (killed by signal N)` when this process started it and it ended."""
     try:
-        pid = int(service.pid_file(settings).read_text().strip())
-        reaped, status = os.waitpid(pid, os.WNOHANG)
+        process = _started.get(int(service.pid_file(settings).read_text().strip()))
     except (OSError, ValueError):
         return ""
-    if reaped != pid:
+    code = process.poll() if process is not None else None
+    if code is None:
         return ""
-    if os.WIFSIGNALED(status):
-        return f" (signal {os.WTERMSIG(status)})"
-    return f" (exit code {os.waitstatus_to_exitcode(status)})"
+    return f" (killed by signal {-code})" if code < 0 else f" (exit code {code})"
 
 
 def stop(settings: Settings, service: Service, grace_s: float = 20.0) -> bool:
