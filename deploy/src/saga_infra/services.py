@@ -143,7 +143,7 @@ def wait_ready(settings: Settings, service: Service, timeout_s: float) -> None:
     while time.monotonic() < until:
         if is_ready(service):
             return
-        if running_pid(settings, service) is None:
+        if has_exited(settings, service):
             raise ServiceError(
                 f"{service.name} exited{_exit_status(settings, service)}; "
                 f"see {service.log_file(settings)}"
@@ -152,6 +152,18 @@ def wait_ready(settings: Settings, service: Service, timeout_s: float) -> None:
     raise ServiceError(
         f"{service.name} not ready within {timeout_s:.0f}s; see {service.log_file(settings)}"
     )
+
+
+def has_exited(settings: Settings, service: Service) -> bool:
+    """Whether the service's process is gone: for one this process started, its own exit
+    status says so (a process still importing is alive, whatever /proc shows of it)."""
+    try:
+        process = _started.get(int(service.pid_file(settings).read_text().strip()))
+    except (OSError, ValueError):
+        process = None
+    if process is not None:
+        return process.poll() is not None
+    return running_pid(settings, service) is None
 
 
 def _exit_status(settings: Settings, service: Service) -> str:

@@ -105,12 +105,13 @@ def _restart(bench: Bench, mode: Mode, progress: Progress) -> None:
 
 
 def _ready_or_once_more(settings: Settings, service: services.Service, progress: Progress) -> None:
-    # In two of five runs a service restarted right after a loaded ramp died before its first
-    # log line (cause unknown; see the error, which names its exit status): one more start.
+    # In two of five runs a service restarted right after a loaded ramp was reported gone
+    # before its first log line; the error names its exit status. One more start, only when
+    # its process has really ended (a second copy would orphan the first).
     try:
         services.wait_ready(settings, service, READY_TIMEOUT_S)
     except services.ServiceError as error:
-        if services.running_pid(settings, service) is not None:
+        if not services.has_exited(settings, service):
             raise
         progress(f"bench: {error}; starting it once more")
         services.start(settings, service)
