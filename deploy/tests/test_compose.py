@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from saga_infra import containers
-from saga_infra.settings import DEFAULT_PG_BIN_DIR
+from saga_infra.settings import DEFAULT_PG_BIN_DIR, JAEGER_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_PORTS = {"order": 8001, "payment": 8002, "inventory": 8003}
+OBSERVABILITY = {"jaeger"}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,14 @@ def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_compose_declares_infra_init_and_the_three_services(compose: dict[str, Any]) -> None:
     migrations = {f"{name}-migrate" for name in APP_PORTS}
-    assert set(_services(compose)) == {"kafka", "postgres", "init", *migrations, *APP_PORTS}
+    assert set(_services(compose)) == {
+        "kafka",
+        "postgres",
+        "init",
+        *migrations,
+        *APP_PORTS,
+        *OBSERVABILITY,
+    }
 
 
 def test_kafka_is_a_single_kraft_node_without_topic_auto_creation(
@@ -77,6 +85,7 @@ def test_service_is_built_from_its_own_dockerfile_and_waits_for_its_dependencies
         f"{name}-migrate": {"condition": "service_completed_successfully"},
         "postgres": {"condition": "service_healthy"},
         "kafka": {"condition": "service_healthy"},
+        "jaeger": {"condition": "service_started"},
     }
     assert service["command"] == ["python", "-m", f"{name}_service", "serve"]
     assert "/health/ready" in " ".join(service["healthcheck"]["test"])
@@ -170,3 +179,83 @@ def test_infra_ports_and_the_services_internal_listener(compose: dict[str, Any])
     # The services connect to kafka:19092, so that listener must exist and be advertised so.
     assert "INTERNAL://:19092" in kafka_env["KAFKA_LISTENERS"]
     assert "INTERNAL://kafka:19092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def _jaeger_v2_tag(v1_version: str) -> str:
+    # Jaeger tags v1.x and v2.x releases together, from v1.63.0 / v2.0.0 on (v1.76.0 / v2.13.0).
+    major, minor, patch = (int(part) for part in v1_version.removeprefix("v").split("."))
+    assert major == 1 and minor >= 63
+    return f"2.{minor - 63}.{patch}"
+
+
+def test_jaeger_runs_the_local_stacks_release_with_in_memory_storage(
+    compose: dict[str, Any],
+) -> None:
+    jaeger = _services(compose)["jaeger"]
+    assert _jaeger_v2_tag("v1.76.0") == "2.13.0"
+    tag = _jaeger_v2_tag(JAEGER_VERSION)
+    assert jaeger["image"] == f"${{JAEGER_IMAGE:-jaegertracing/jaeger:{tag}}}"
+    assert jaeger["command"] == ["--config", "/etc/jaeger/config.yaml"]
+    assert jaeger["volumes"] == ["./deploy/compose/jaeger.yaml:/etc/jaeger/config.yaml:ro"]
+    assert jaeger["ports"] == [
+        "127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-4317}:4317",
+        "127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}:4318",
+        "127.0.0.1:${JAEGER_UI_PORT:-16686}:16686",
+    ]
+    assert ":16686/api/services" in " ".join(jaeger["healthcheck"]["test"])
+
+    config = yaml.safe_load((ROOT / "deploy/compose/jaeger.yaml").read_text())
+    backends = config["extensions"]["jaeger_storage"]["backends"]
+    assert {name: set(backend) for name, backend in backends.items()} == {"memstore": {"memory"}}
+    assert config["extensions"]["jaeger_query"]["storage"]["traces"] == "memstore"
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == "memstore"
+    assert config["extensions"]["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+    assert config["service"]["telemetry"]["traces"]["level"] == "none"
+
+
+@pytest.mark.parametrize("name", sorted(APP_PORTS))
+def test_services_send_their_traces_to_jaeger_over_otlp_http(
+    compose: dict[str, Any], name: str
+) -> None:
+    env = _services(compose)[name]["environment"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert env["OTEL_SDK_DISABLED"] == "${OTEL_SDK_DISABLED:-false}"
+    assert "OTEL_SERVICE_NAME" not in env  # the code names each service
+    migrate_env = _services(compose)[f"{name}-migrate"]["environment"]
+    assert not any(key.startswith("OTEL_") for key in migrate_env)
+
+
+_PUBLISHED = re.compile(r"^127\.0\.0\.1:\$\{[A-Z][A-Z0-9_]*_PORT:-(\d+)\}:(\d+)$")
+
+
+def test_every_published_port_binds_loopback_and_is_overridable(compose: dict[str, Any]) -> None:
+    published: list[str] = []
+    for name, service in _services(compose).items():
+        for port in service.get("ports", []):
+            assert isinstance(port, str), (name, port)  # the long syntax could hide host_ip
+            match = _PUBLISHED.match(port)
+            assert match is not None, (name, port)
+            published.append(match.group(1))
+    assert len(published) == len(set(published)), f"host port defaults collide: {published}"
+
+
+def _bind_mounts(compose: dict[str, Any]) -> list[tuple[str, str, str]]:
+    mounts: list[tuple[str, str, str]] = []
+    for name, service in _services(compose).items():
+        for volume in service.get("volumes", []):
+            source, _, rest = volume.partition(":")
+            if source.startswith("./"):
+                mounts.append((name, source, rest))
+    return mounts
+
+
+def test_bind_mounts_are_read_only_files_of_the_repository(compose: dict[str, Any]) -> None:
+    mounts = _bind_mounts(compose)
+    assert mounts
+    for name, source, rest in mounts:
+        assert rest.endswith(":ro"), (name, source)
+        assert (ROOT / source).exists(), (name, source)
