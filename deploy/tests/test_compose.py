@@ -2,6 +2,8 @@
 
 import base64
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,9 @@ from saga_infra.settings import DEFAULT_PG_BIN_DIR, JAEGER_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_PORTS = {"order": 8001, "payment": 8002, "inventory": 8003}
-OBSERVABILITY = {"jaeger"}
+OBSERVABILITY = {"jaeger", "prometheus"}
+# Written by the local stack's Prometheus work; compose mounts it, its own test checks it.
+ALERT_RULES = "./deploy/local/prometheus/alerts.yml"
 
 
 @pytest.fixture(scope="module")
@@ -258,4 +262,73 @@ def test_bind_mounts_are_read_only_files_of_the_repository(compose: dict[str, An
     assert mounts
     for name, source, rest in mounts:
         assert rest.endswith(":ro"), (name, source)
-        assert (ROOT / source).exists(), (name, source)
+        if source != ALERT_RULES:
+            assert (ROOT / source).exists(), (name, source)
+
+
+def _prometheus_config() -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((ROOT / "deploy/compose/prometheus.yml").read_text())
+    return config
+
+
+def test_prometheus_runs_its_compose_config_and_the_local_alert_rules(
+    compose: dict[str, Any],
+) -> None:
+    prometheus = _services(compose)["prometheus"]
+    assert prometheus["image"] == "${PROMETHEUS_IMAGE:-prom/prometheus:v2.53.0}"
+    assert prometheus["ports"] == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert "--storage.tsdb.path=/prometheus" in prometheus["command"]
+    assert prometheus["volumes"] == [
+        "./deploy/compose/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        f"{ALERT_RULES}:/etc/prometheus/rules/alerts.yml:ro",
+        "prometheus-data:/prometheus",
+    ]
+    assert "prometheus-data" in compose["volumes"]
+    assert ":9090/-/ready" in " ".join(prometheus["healthcheck"]["test"])
+    assert _prometheus_config()["rule_files"] == ["/etc/prometheus/rules/alerts.yml"]
+
+
+def test_prometheus_scrapes_every_replica_of_each_service_as_job_saga(
+    compose: dict[str, Any],
+) -> None:
+    jobs = {job["job_name"]: job for job in _prometheus_config()["scrape_configs"]}
+    assert set(jobs) == {"saga"}
+    saga = jobs["saga"]
+    assert saga.get("metrics_path", "/metrics") == "/metrics"
+    # A static target would resolve to one replica per scrape; DNS SD lists all of them.
+    assert "static_configs" not in saga
+    scraped = {name: sd["port"] for sd in saga["dns_sd_configs"] for name in sd["names"]}
+    assert all(sd["type"] == "A" for sd in saga["dns_sd_configs"])
+    assert scraped == APP_PORTS
+    for name, port in scraped.items():
+        env = _services(compose)[name]["environment"]
+        assert env[f"{name.upper()}_HTTP_PORT"] == str(port)
+    # The services label their series with `service`; a target label would clash with it.
+    for sd in saga["dns_sd_configs"]:
+        assert "labels" not in sd
+    assert "relabel_configs" not in saga
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_prometheus_compose_config_passes_promtool() -> None:
+    done = subprocess.run(
+        ["promtool", "check", "config", "--syntax-only", "deploy/compose/prometheus.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_prometheus_mounts_the_local_stacks_alert_rules() -> None:
+    rules = ROOT / ALERT_RULES
+    if not rules.is_file():
+        pytest.skip(f"{ALERT_RULES} not written yet")
+    groups = yaml.safe_load(rules.read_text())["groups"]
+    assert groups and all(group["rules"] for group in groups)
+    if shutil.which("promtool") is not None:
+        done = subprocess.run(
+            ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
