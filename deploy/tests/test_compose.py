@@ -1,6 +1,7 @@
 """Static checks of docker-compose.yml: no Docker engine runs here, so we validate the file."""
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from saga_infra.settings import DEFAULT_PG_BIN_DIR, JAEGER_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_PORTS = {"order": 8001, "payment": 8002, "inventory": 8003}
-OBSERVABILITY = {"jaeger", "prometheus"}
+OBSERVABILITY = {"jaeger", "prometheus", "grafana"}
 # Written by the local stack's Prometheus work; compose mounts it, its own test checks it.
 ALERT_RULES = "./deploy/local/prometheus/alerts.yml"
 
@@ -332,3 +333,90 @@ def test_prometheus_mounts_the_local_stacks_alert_rules() -> None:
             ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _mounts_of(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts."""
+    mounts: dict[str, Path] = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        if source.startswith("./"):
+            mounts[target] = ROOT / source
+    return mounts
+
+
+def _in_container(mounts: dict[str, Path], path: str) -> Path:
+    """The repository file a container sees at `path`, through its bind mounts."""
+    for target, source in mounts.items():
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            return source / path[len(target) :].lstrip("/")
+    raise AssertionError(f"{path} is not mounted from the repository")
+
+
+def test_grafana_is_published_on_loopback_with_anonymous_viewers(compose: dict[str, Any]) -> None:
+    grafana = _services(compose)["grafana"]
+    assert grafana["image"] == "${GRAFANA_IMAGE:-grafana/grafana:11.6.0}"
+    assert grafana["ports"] == ["127.0.0.1:${GRAFANA_PORT:-3000}:3000"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:-")
+    assert grafana["depends_on"] == {
+        "prometheus": {"condition": "service_healthy"},
+        "jaeger": {"condition": "service_healthy"},
+    }
+    assert ":3000/api/health" in " ".join(grafana["healthcheck"]["test"])
+    mounts = _mounts_of(grafana)
+    assert set(mounts) == {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"}
+    home = _in_container(mounts, env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert home == ROOT / "deploy/grafana/dashboards/saga.json" and home.is_file()
+
+
+def _provisioning(compose: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    mounts = _mounts_of(_services(compose)["grafana"])
+    folder = _in_container(mounts, f"/etc/grafana/provisioning/{kind}")
+    files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
+    assert files, folder
+    return [yaml.safe_load(path.read_text()) for path in files]
+
+
+def test_grafana_provisions_prometheus_and_jaeger_by_the_uids_the_dashboard_uses(
+    compose: dict[str, Any],
+) -> None:
+    (provisioned,) = _provisioning(compose, "datasources")
+    assert provisioned["apiVersion"] == 1
+    sources = {source["uid"]: source for source in provisioned["datasources"]}
+    assert set(sources) == {"prometheus", "jaeger"}
+    assert sources["prometheus"]["type"] == "prometheus"
+    assert sources["jaeger"]["type"] == "jaeger"
+    assert [uid for uid, source in sources.items() if source.get("isDefault")] == ["prometheus"]
+    # Each URL names a compose service and the port it listens on inside the network.
+    assert sources["prometheus"]["url"] == "http://prometheus:9090"
+    assert _services(compose)["prometheus"]["ports"][0].endswith(":9090")
+    assert sources["jaeger"]["url"] == "http://jaeger:16686"
+    assert _services(compose)["jaeger"]["ports"][-1].endswith(":16686")
+    # $__rate_interval is computed from the scrape interval Grafana is told.
+    scrape = _prometheus_config()["global"]["scrape_interval"]
+    assert sources["prometheus"]["jsonData"]["timeInterval"] == scrape
+
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/saga.json").read_text())
+    used: set[str] = set()
+    for panel in dashboard["panels"]:
+        for item in [panel, *panel.get("targets", [])]:
+            source = item.get("datasource")
+            if isinstance(source, dict):
+                used.add(source["uid"])
+    assert used == {"prometheus", "jaeger"}
+
+
+def test_grafana_loads_the_committed_dashboards(compose: dict[str, Any]) -> None:
+    mounts = _mounts_of(_services(compose)["grafana"])
+    (provisioned,) = _provisioning(compose, "dashboards")
+    (provider,) = provisioned["providers"]
+    assert provider["type"] == "file"
+    folder = _in_container(mounts, provider["options"]["path"])
+    assert folder == ROOT / "deploy/grafana/dashboards"
+    dashboards = sorted(folder.glob("*.json"))
+    assert [path.name for path in dashboards] == ["saga.json"]
+    for path in dashboards:
+        assert json.loads(path.read_text())["uid"]
