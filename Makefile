@@ -7,11 +7,14 @@ SHELL := /bin/bash
 # uv from PATH, else the one `make install` puts in ~/.local/bin (from PyPI) on a fresh machine.
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
+# Debian's prometheus package provides it (.ci/run installs it).
+PROMTOOL ?= $(or $(PROMTOOL_BIN),promtool)
+ALERTS_DIR := deploy/local/prometheus
 SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
         lint typecheck unit integration e2e storm bench-smoke test chaos bench fuzz dev dev-down \
-        up down
+        up down alerts-check
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,7 +76,11 @@ storm: install ## Duplicate storm: the saga on its own stack with every event pu
 bench-smoke: install ## Quick bench (~1.5 min, own stack) + its unit tests: the report's shape, not its figures
 	$(RUN) pytest tests-e2e/tests/test_bench_units.py tests-e2e/tests/test_bench_report.py
 
-test: lint typecheck schemas-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, unit, integration, e2e (+ failure smoke), storm, quick bench
+alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests (promtool test rules)
+	$(PROMTOOL) check rules $(ALERTS_DIR)/alerts.yml
+	$(PROMTOOL) test rules $(ALERTS_DIR)/alerts_test.yml
+
+test: lint typecheck schemas-check alerts-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, alert rules, unit, integration, e2e (+ failure smoke), storm, quick bench
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}

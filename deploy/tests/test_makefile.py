@@ -8,6 +8,7 @@ from saga_infra.settings import find_repo_root
 REQUIRED = {
     "install", "infra-up", "infra-down", "infra-reset", "lint", "test", "e2e",
     "dev", "dev-down", "up", "chaos", "fuzz", "schemas", "schemas-check", "bench", "bench-smoke",
+    "alerts-check",
 }  # fmt: skip
 
 
