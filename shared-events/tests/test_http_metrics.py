@@ -4,10 +4,11 @@ import warnings
 
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from starlette.exceptions import StarletteDeprecationWarning
 
 from shared_events.runtime.http_metrics import RequestMetrics
+from shared_events.runtime.metrics import ServiceMetrics
 
 with warnings.catch_warnings():
     # Starlette prefers httpx2 to the workspace's httpx; its test client works the same.
@@ -17,11 +18,9 @@ with warnings.catch_warnings():
 
 @pytest.fixture
 def served() -> tuple[TestClient, CollectorRegistry]:
-    registry = CollectorRegistry()
-    requests = Counter("t_http_requests", "r", ["method", "route", "status"], registry=registry)
-    duration = Histogram("t_http_seconds", "d", ["method", "route"], registry=registry)
+    metrics = ServiceMetrics("t")
     app = FastAPI()
-    app.add_middleware(RequestMetrics, requests=requests, duration=duration)
+    app.add_middleware(RequestMetrics, observe=metrics.request)
 
     @app.get("/orders/{order_id}")
     def get_order(order_id: str) -> dict[str, str]:
@@ -31,12 +30,12 @@ def served() -> tuple[TestClient, CollectorRegistry]:
     def boom() -> None:
         raise RuntimeError("handler failed")
 
-    return TestClient(app, raise_server_exceptions=False), registry
+    return TestClient(app, raise_server_exceptions=False), metrics.registry
 
 
 def _count(registry: CollectorRegistry, method: str, route: str, status: str) -> float:
-    labels = {"method": method, "route": route, "status": status}
-    return registry.get_sample_value("t_http_requests_total", labels) or 0.0
+    labels = {"service": "t", "method": method, "route": route, "status": status}
+    return registry.get_sample_value("saga_http_requests_total", labels) or 0.0
 
 
 def test_requests_are_counted_by_route_template_and_status(served) -> None:
@@ -47,8 +46,8 @@ def test_requests_are_counted_by_route_template_and_status(served) -> None:
 
     assert _count(registry, "GET", "/orders/{order_id}", "200") == 2
     assert _count(registry, "GET", "unmatched", "404") == 1
-    timed = {"method": "GET", "route": "/orders/{order_id}"}
-    assert registry.get_sample_value("t_http_seconds_count", timed) == 2
+    timed = {"service": "t", "method": "GET", "route": "/orders/{order_id}"}
+    assert registry.get_sample_value("saga_http_request_duration_seconds_count", timed) == 2
 
 
 def test_a_request_whose_handler_raises_is_counted_as_a_500(served) -> None:

@@ -103,9 +103,7 @@ def create_app(
     app = FastAPI(title="inventory service", version="1.0.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
-    app.add_middleware(
-        RequestMetrics, requests=metrics.http_requests, duration=metrics.http_duration
-    )
+    app.add_middleware(RequestMetrics, observe=metrics.request)
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 

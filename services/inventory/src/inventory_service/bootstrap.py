@@ -60,6 +60,7 @@ def bootstrap(
             dead_letter_topic=dead_letter_topic(settings.consumer_group),
             batch_max=settings.consumer_batch_max,
             batch_wait_s=settings.consumer_batch_wait_ms / 1000,
+            observer=metrics,
         )
         if consume
         else None
@@ -70,6 +71,7 @@ def bootstrap(
             outbox,
             settings.kafka_bootstrap_servers,
             duplicate_every_event=settings.relay_duplicate_every_event,
+            observer=metrics,
         )
         if relay
         else None
@@ -80,7 +82,9 @@ def bootstrap(
         outbox,
         settings.kafka_bootstrap_servers,
     )
-    _export_worker_counters(metrics, delivery.worker)
+    metrics.watch_delivery(
+        engine, outbox, settings.kafka_bootstrap_servers, settings.consumer_group, topics
+    )
 
     app = None
     if api:
@@ -91,14 +95,3 @@ def bootstrap(
             lifespan=(lambda _app: delivery.running()) if start_worker_with_app else None,
         )
     return Service(settings=settings, engine=engine, metrics=metrics, delivery=delivery, app=app)
-
-
-def _export_worker_counters(metrics: Metrics, worker: DeliveryWorker) -> None:
-    if worker.relay is not None:
-        relay = worker.relay
-        metrics.outbox_published.set_function(lambda: relay.published)
-    if worker.consumer is not None:
-        consumer = worker.consumer
-        metrics.consumer_processed.set_function(lambda: consumer.processed)
-        metrics.consumer_duplicates.set_function(lambda: consumer.duplicates)
-        metrics.consumer_dead_lettered.set_function(lambda: consumer.dead_lettered)

@@ -11,6 +11,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from inventory_service.bootstrap import bootstrap
 from inventory_service.settings import Settings
+from shared_events.runtime.metrics import sample_value
 
 with warnings.catch_warnings():
     # Starlette prefers httpx2 to the workspace's httpx; its test client works the same.
@@ -149,9 +150,10 @@ def test_health_docs_and_metrics_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     assert "/products/{sku}" in client.get("/openapi.json").json()["paths"]
     metrics = client.get("/metrics").text
-    assert (
-        'inventory_http_requests_total{method="GET",route="/health/live",status="200"}' in metrics
-    )
+    live = {"service": "inventory", "method": "GET", "route": "/health/live", "status": "200"}
+    assert sample_value(metrics, "saga_http_requests_total", **live) == 1
+    # Read from the outbox at scrape time.
+    assert sample_value(metrics, "saga_outbox_backlog_rows", service="inventory") is not None
 
 
 def test_readiness_names_the_parts_that_are_not_ready(inventory_settings: Settings) -> None:

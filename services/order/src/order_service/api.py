@@ -57,9 +57,7 @@ def create_app(
     app = FastAPI(title="order service", version="1.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
-    app.add_middleware(
-        RequestMetrics, requests=metrics.http_requests, duration=metrics.http_duration
-    )
+    app.add_middleware(RequestMetrics, observe=metrics.request)
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 
@@ -94,7 +92,7 @@ def create_app(
                     }
                 ]
             )
-        metrics.orders_placed.inc()
+        metrics.order_placed()
         return OrderOut.of(order)
 
     @app.get("/orders/{order_id}", response_model=OrderOut, responses=NOT_FOUND)

@@ -1,14 +1,12 @@
 """Wiring: settings -> engine, unit of work, consumer, relay, app. Every part is overridable."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,12 +57,19 @@ def bootstrap(
         connect_args={"connect_timeout": 5},
     )
     session_factory = sessionmaker(engine)
+    metrics = Metrics()
     consumer = (
         (make_consumer or default_consumer)(settings, session_factory) if with_consumer else None
     )
     relay = (make_relay or default_relay)(settings, engine) if with_relay else None
-    metrics = Metrics()
-    metrics.registry.register(_DeliveryCollector(consumer, relay))
+    for part in (consumer, relay):
+        if part is not None:
+            part.observer = metrics
+    metrics.watch_delivery(
+        engine, outbox, settings.kafka_bootstrap_servers, settings.consumer_group, TOPICS
+    )
+    metrics.watch_orders(engine)
+    metrics.count_sagas_ended(session_factory)
     delivery = Delivery(
         DeliveryWorker(relay, consumer), engine, outbox, settings.kafka_bootstrap_servers
     )
@@ -122,26 +127,3 @@ def database_reachable(engine: Engine) -> bool:
     except Exception:
         return False
     return True
-
-
-class _DeliveryCollector(Collector):
-    """Exposes the consumer's and relay's own counters at scrape time."""
-
-    def __init__(self, consumer: EventConsumer | None, relay: OutboxRelay | None) -> None:
-        self._consumer = consumer
-        self._relay = relay
-
-    def collect(self) -> Iterable[CounterMetricFamily]:
-        if self._consumer is not None:
-            events = CounterMetricFamily(
-                "order_events_consumed", "Consumed events by outcome", labels=["outcome"]
-            )
-            for outcome in ("processed", "duplicates", "skipped", "dead_lettered"):
-                events.add_metric([outcome], getattr(self._consumer, outcome))
-            yield events
-        if self._relay is not None:
-            yield CounterMetricFamily(
-                "order_outbox_published",
-                "Outbox records the broker acknowledged",
-                value=self._relay.published,
-            )

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Row, any_, literal, select, update
+from sqlalchemy import Connection, Row, any_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
 
 from order_service.domain import (
+    TERMINAL,
     CatalogEntry,
     HistoryEntry,
     IdempotencyRecord,
@@ -25,6 +26,23 @@ from order_service.domain import (
 from order_service.tables import catalog, idempotency_keys, order_history, order_items, orders
 from shared_events import CancelReason, Envelope, Event
 from shared_events.kafka.rows import array, unnest
+
+
+def orders_by_status(conn: Connection) -> tuple[dict[str, int], float]:
+    """Orders per status, and the age in seconds of the oldest one not yet terminal (0: none)."""
+    counts = {
+        str(status): int(count)
+        for status, count in conn.execute(
+            select(orders.c.status, func.count()).group_by(orders.c.status)
+        )
+    }
+    open_statuses = [status.value for status in OrderStatus if status not in TERMINAL]
+    oldest = conn.execute(
+        select(
+            func.coalesce(func.extract("epoch", func.now() - func.min(orders.c.created_at)), 0)
+        ).where(orders.c.status.in_(open_statuses))
+    ).scalar_one()
+    return counts, max(0.0, float(oldest))
 
 
 class SqlOrderRepository:

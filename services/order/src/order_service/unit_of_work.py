@@ -1,8 +1,10 @@
 """The order service's unit of work: one transaction over its repositories and outbox."""
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 from sqlalchemy.orm import Session
 
@@ -13,8 +15,22 @@ from order_service.db import (
     SqlOrderRepository,
 )
 from order_service.tables import outbox as outbox_table
-from shared_events import Envelope, Event
+from shared_events import Envelope, Event, OrderCancelled, OrderConfirmed
 from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.runtime.after_commit import note
+
+SAGAS_ENDED: Final = "sagas_ended"
+"""Where a transaction notes its `SagaEnded` facts; metrics count them once it commits."""
+
+_OUTCOMES: Final = {OrderConfirmed.event_type: "confirmed", OrderCancelled.event_type: "cancelled"}
+
+
+@dataclass(frozen=True, slots=True)
+class SagaEnded:
+    """An order reached CONFIRMED or CANCELLED in this transaction."""
+
+    outcome: str  # confirmed | cancelled
+    created_at: datetime
 
 
 class SqlUnitOfWork:
@@ -70,6 +86,12 @@ class SqlUnitOfWork:
         for order in self.orders.seen():
             for event in order.pending_events:
                 self._outbox.add(self.session, event)
+                if event.event_type in _OUTCOMES:
+                    note(
+                        self.session,
+                        SAGAS_ENDED,
+                        SagaEnded(_OUTCOMES[event.event_type], order.created_at),
+                    )
             order.pending_events.clear()
         if self._owns_transaction:
             write_staged(self.session)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from order_service.consumer import HANDLERS
 from order_service.tables import outbox
+from shared_events.runtime.metrics import sample_value
 
 pytestmark = pytest.mark.integration
 
@@ -218,5 +219,9 @@ def test_health_and_metrics(client, catalog):
     ready = client.get("/health/ready")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": True}
     metrics = client.get("/metrics").text
-    assert 'order_http_requests_total{method="POST",route="/orders",status="201"}' in metrics
-    assert "order_orders_placed_total 1.0" in metrics
+    posted = {"service": "order", "method": "POST", "route": "/orders", "status": "201"}
+    assert sample_value(metrics, "saga_http_requests_total", **posted) == 1
+    assert sample_value(metrics, "saga_orders_placed_total", service="order") == 1
+    # Read from the database at scrape time: the order just placed is open and counted.
+    assert (sample_value(metrics, "saga_orders", status="PENDING") or 0) >= 1
+    assert (sample_value(metrics, "saga_oldest_open_order_age_seconds") or 0) > 0

@@ -15,6 +15,7 @@ from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
 from shared_events.kafka.codec import encode
 from shared_events.kafka.consumer import EventConsumer
+from shared_events.runtime.metrics import sample_value
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -93,5 +94,15 @@ def test_events_from_kafka_confirm_an_order_and_its_events_reach_kafka(
 
     wait_for(lambda: unsent() == 0)
     metrics = wired_client.get("/metrics").text
-    assert 'order_events_consumed_total{outcome="processed"}' in metrics
-    assert "order_outbox_published_total" in metrics
+
+    # Counted after their commits: the events applied, the rows published, the saga ended.
+    def count(name: str, **labels: str) -> float:
+        return sample_value(metrics, name, service="order", **labels) or 0
+
+    # (A group of its own reads the topics from the start: earlier tests' events count too.)
+    for event_type in ("ItemsReserved", "PaymentProcessed"):
+        assert count("saga_events_handled_total", event_type=event_type, outcome="applied") >= 1
+    assert count("saga_outbox_published_total") >= 2  # OrderCreated, OrderConfirmed
+    assert count("saga_relay_publish_latency_seconds_count") >= 2
+    assert count("saga_duration_seconds_count", outcome="confirmed") >= 1, metrics
+    assert sample_value(metrics, "saga_outbox_backlog_rows", service="order") == 0

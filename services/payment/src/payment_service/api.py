@@ -9,13 +9,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,17 +22,11 @@ from payment_service.domain import (
     UnknownAccount,
 )
 from payment_service.handlers import UnitOfWork
+from payment_service.metrics import Metrics
 from shared_events.runtime.http_metrics import RequestMetrics
 
 MAX_CENTS: Final = 10**12
 """Largest amount one request may move (10 billion units): keeps balances far from bigint."""
-
-HTTP_REQUESTS = Counter(
-    "payment_http_requests_total", "HTTP requests served", ["method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "payment_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
-)
 
 # Not blank, and no NUL (PostgreSQL text cannot hold it: invalid input, not a server error).
 CUSTOMER_ID_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
@@ -146,13 +134,14 @@ def create_app(
     uow_factory: Callable[[], UnitOfWork],
     readiness: Callable[[], Mapping[str, bool]],
     lifespan: Lifespan | None = None,
-    extra_metrics: CollectorRegistry | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The payment API; `readiness` reports each part (`database`, `consumer`, `relay`)."""
     app = FastAPI(title="payment service", version="1.0.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
-    app.add_middleware(RequestMetrics, requests=HTTP_REQUESTS, duration=HTTP_LATENCY)
+    metrics = metrics or Metrics()
+    app.add_middleware(RequestMetrics, observe=metrics.request)
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
 
@@ -213,10 +202,7 @@ def create_app(
         return JSONResponse({**body, "not_ready": not_ready}, code)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        text = generate_latest()
-        if extra_metrics is not None:
-            text += generate_latest(extra_metrics)
-        return Response(text, media_type=CONTENT_TYPE_LATEST)
+    def render_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

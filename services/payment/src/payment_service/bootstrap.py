@@ -1,6 +1,6 @@
 """Wiring: settings -> engine, unit of work, consumer, relay, HTTP app; and migrations."""
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,15 +8,13 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.api import create_app
 from payment_service.consumer import HANDLERS, TOPICS
 from payment_service.handlers import UnitOfWork
+from payment_service.metrics import Metrics
 from payment_service.settings import Settings
 from payment_service.tables import outbox, processed_events
 from payment_service.unit_of_work import SqlUnitOfWork
@@ -57,6 +55,7 @@ def bootstrap(
     """Build the service; `consume`/`relay` False leave those roles to other processes."""
     engine = engine or make_engine(settings)
     session_factory = sessionmaker(engine)
+    metrics = Metrics()
     event_consumer = (
         EventConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -68,6 +67,7 @@ def bootstrap(
             dead_letter_topic=dead_letter_topic(settings.consumer_group),
             batch_max=settings.consumer_batch_max,
             batch_wait_s=settings.consumer_batch_wait_ms / 1000,
+            observer=metrics,
         )
         if consume
         else None
@@ -78,6 +78,7 @@ def bootstrap(
             outbox,
             settings.kafka_bootstrap_servers,
             duplicate_every_event=settings.relay_duplicate_every_event,
+            observer=metrics,
         )
         if relay
         else None
@@ -96,39 +97,16 @@ def bootstrap(
             yield
         engine.dispose()
 
-    delivery_metrics = CollectorRegistry(auto_describe=True)
-    delivery_metrics.register(DeliveryMetrics(event_consumer, outbox_relay))
+    metrics.watch_delivery(
+        engine, outbox, settings.kafka_bootstrap_servers, settings.consumer_group, TOPICS
+    )
     app = create_app(
         uow_factory or (lambda: SqlUnitOfWork(session_factory)),
         delivery.readiness,
         lifespan=lifespan,
-        extra_metrics=delivery_metrics,
+        metrics=metrics,
     )
     return Service(engine, session_factory, delivery, app)
-
-
-class DeliveryMetrics(Collector):
-    """The relay's and the consumer's own counts, read at scrape time."""
-
-    def __init__(self, consumer: EventConsumer | None, relay: OutboxRelay | None) -> None:
-        self.consumer = consumer
-        self.relay = relay
-
-    def collect(self) -> Iterator[Metric]:
-        if self.relay is not None:
-            yield CounterMetricFamily(
-                "payment_outbox_published", "Outbox rows the relay published", self.relay.published
-            )
-        if self.consumer is not None:
-            messages = CounterMetricFamily(
-                "payment_consumer_messages", "Consumed messages by outcome", labels=["outcome"]
-            )
-            consumer = self.consumer
-            messages.add_metric(["processed"], consumer.processed)
-            messages.add_metric(["duplicate"], consumer.duplicates)
-            messages.add_metric(["skipped"], consumer.skipped)
-            messages.add_metric(["dead_lettered"], consumer.dead_lettered)
-            yield messages
 
 
 def alembic_config(settings: Settings | None = None) -> Config:

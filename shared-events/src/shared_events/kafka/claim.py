@@ -146,3 +146,12 @@ def prune_sent(conn: Connection, table: Table, older_than: timedelta) -> int:
         )
     )
     return int(result.rowcount)
+
+
+def backlog(conn: Connection, table: Table) -> tuple[int, float]:
+    """Unsent rows, and the age in seconds of the oldest (0 when there is none)."""
+    age = func.extract("epoch", func.now() - func.min(table.c.created_at))
+    count, oldest = conn.execute(
+        select(func.count(), func.coalesce(age, 0)).where(table.c.sent_at.is_(None))
+    ).one()
+    return int(count), max(0.0, float(oldest))

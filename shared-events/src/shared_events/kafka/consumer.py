@@ -12,13 +12,16 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared_events.catalog import CATALOG
+from shared_events.envelope import Envelope
 from shared_events.kafka.backoff import Backoff
+from shared_events.kafka.codec import EVENT_TYPE_HEADER, header
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.dead_letter import DeadLetterQueue
 from shared_events.kafka.failures import Failure, classify
 from shared_events.kafka.group import group_config
 from shared_events.kafka.inbox import BatchHandler, apply_batch
 from shared_events.kafka.intake import Intake, take_in
+from shared_events.kafka.observer import UNKNOWN_TYPE, DeliveryObserver, NoObserver
 from shared_events.kafka.partitions import PartitionProgress
 from shared_events.kafka.partitions import partition_names as _names
 from shared_events.kafka.retries import Retries, RetryLater
@@ -54,8 +57,10 @@ class EventConsumer:
         commit_interval_s: float = 0.2,
         registry: EventRegistry = CATALOG,
         config_overrides: Mapping[str, Any] | None = None,
+        observer: DeliveryObserver | None = None,
     ) -> None:
         self.group_id = group_id
+        self.observer: DeliveryObserver = observer or NoObserver()
         self.topics = list(topics)
         self.handlers = dict(handlers)
         self.session_factory = session_factory
@@ -83,6 +88,9 @@ class EventConsumer:
             max_attempts=max_attempts,
             retry_backoff=self.retry_backoff,
             outage_backoff=outage_backoff or Backoff(initial_s=0.5, max_s=15.0),
+            on_dead_letter=lambda record: self.observer.handled(
+                group_id, _event_type(record), "dead_lettered"
+            ),
         )
         self._consumer: Consumer | None = None
         self._progress = PartitionProgress()
@@ -144,6 +152,22 @@ class EventConsumer:
 
     def _on_batch(self, consumer: Consumer, messages: list[Message]) -> None:
         began = time.monotonic()
+        try:
+            applied = self._settle(consumer, messages)
+        finally:
+            seconds = time.monotonic() - began
+            self.observer.batch(self.group_id, len(messages), seconds)
+        self.batches += 1
+        log.info(
+            "batch done",
+            consumer=self.group_id,
+            records=len(messages),
+            applied=applied,
+            ms=round(seconds * 1000, 1),
+        )
+
+    def _settle(self, consumer: Consumer, messages: list[Message]) -> int | None:
+        """Apply a fetched batch; how many it applied together (None: it failed)."""
         intakes = [i for i in (self._take_in(consumer, m) for m in messages) if i is not None]
         # A partition back from a hold retries its first events alone, so a failing event
         # costs its neighbours nothing and its attempts are counted exactly.
@@ -153,19 +177,12 @@ class EventConsumer:
                 self._apply(to_apply)
             except Exception as error:
                 self._on_batch_failure(consumer, intakes, error)
-                return
+                return None
             self._after_commit([intake.record for intake in to_apply])
         batched = {id(intake) for intake in to_apply} if len(to_apply) > 1 else set()
         for intake in intakes:
             self._finish(consumer, intake, applied=id(intake) in batched)
-        self.batches += 1
-        log.info(
-            "batch done",
-            consumer=self.group_id,
-            records=len(messages),
-            applied=len(to_apply),
-            ms=round((time.monotonic() - began) * 1000, 1),
-        )
+        return len(to_apply)
 
     def _take_in(self, consumer: Consumer, message: Message) -> Intake | None:
         error = message.error()
@@ -199,6 +216,7 @@ class EventConsumer:
                 self._apply_alone(intake)
             elif not intake.applies:
                 self.skipped += 1
+                self.observer.handled(self.group_id, _event_type(record), "skipped")
                 log.debug("no handler, skipped", **record.log_fields(self.group_id))
         except RetryLater as retry:
             self._progress.hold(
@@ -218,6 +236,7 @@ class EventConsumer:
         try:
             self._apply([intake])
         except Exception as error:
+            self.observer.handled(self.group_id, _event_type(intake.record), "failed")
             self._retries.failed(intake.record, error, intake.record.log_fields(self.group_id))
             return
         self._after_commit([intake.record])
@@ -225,6 +244,7 @@ class EventConsumer:
     def _apply(self, intakes: Sequence[Intake]) -> None:
         """Apply in one transaction (raising when it fails), then count it."""
         events = [(i.record, i.envelope) for i in intakes if i.envelope is not None]
+        seconds_by_type: dict[str, float] = {}
         with handling(self.group_id, events):
             applied = apply_batch(
                 self.session_factory,
@@ -232,6 +252,7 @@ class EventConsumer:
                 self.group_id,
                 [envelope for _, envelope in events],
                 self.handlers,
+                seconds_by_type=seconds_by_type,
             )
         if self._retries.database_back():
             # The partitions held meanwhile retry now, not after their own delays (which
@@ -239,9 +260,21 @@ class EventConsumer:
             self._progress.end_outage()
         self.processed += len(applied)
         self.duplicates += len(intakes) - len(applied)
-        self.applied_by_type.update(envelope.event_type for envelope in applied)
+        applied_types = Counter(envelope.event_type for envelope in applied)
+        self.applied_by_type.update(applied_types)
+        self._observe_applied(applied_types, [envelope for _, envelope in events])
+        self.observer.handler_seconds(self.group_id, seconds_by_type)
         for intake in intakes:
             log.debug("event applied", **intake.record.log_fields(self.group_id))
+
+    def _observe_applied(self, applied: Counter[str], events: Sequence[Envelope[Any]]) -> None:
+        # Counted once the transaction committed: what it applied, and what the inbox
+        # already held (every event of the batch not applied now).
+        duplicates = Counter(envelope.event_type for envelope in events) - applied
+        for event_type, count in applied.items():
+            self.observer.handled(self.group_id, event_type, "applied", count)
+        for event_type, count in duplicates.items():
+            self.observer.handled(self.group_id, event_type, "duplicate", count)
 
     def _on_batch_failure(
         self, consumer: Consumer, intakes: list[Intake], error: Exception
@@ -303,3 +336,7 @@ class EventConsumer:
             self._joined = False
             self._retries.dlq.close()
             log.info("consumer stopped", consumer=self.group_id, clean=commit)
+
+
+def _event_type(record: ConsumedRecord) -> str:
+    return header(record.headers, EVENT_TYPE_HEADER) or UNKNOWN_TYPE

@@ -3,7 +3,7 @@
 import threading
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.claim import OutboxRow, claim_batch, mark_sent, prune_sent, release
 from shared_events.kafka.codec import CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, header
+from shared_events.kafka.observer import DeliveryObserver, NoObserver
 from shared_events.kafka.outbox import notify_channel
 from shared_events.kafka.producer import (
     OutgoingRecord,
@@ -48,8 +49,10 @@ class OutboxRelay:
         min_round_interval_s: float = 0.02,
         lease: timedelta | None = None,
         duplicate_every_event: bool = False,
+        observer: DeliveryObserver | None = None,
     ) -> None:
         self.engine = engine
+        self.observer: DeliveryObserver = observer or NoObserver()
         self.table = table
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -164,6 +167,7 @@ class OutboxRelay:
             release(conn, self.table, [row.id for row in rows if row.id in outcome.failed])
         # Counted after the commit: only rows the outbox now shows as sent.
         self.published += len(delivered)
+        self.observer.published(_latencies(rows, set(delivered)))
         if outcome.fatal:
             self._producer = None
         if outcome.failed:
@@ -268,6 +272,16 @@ class OutboxRelay:
                     outbox_id=row.id,
                     error=failed[row.id],
                 )
+
+
+def _latencies(rows: list[OutboxRow], delivered: set[int]) -> list[float]:
+    """Seconds from staged to acknowledged, of each delivered row that knows when it was staged."""
+    now = datetime.now(UTC)
+    return [
+        (now - row.created_at).total_seconds()
+        for row in rows
+        if row.id in delivered and row.created_at is not None
+    ]
 
 
 def _end_spans(

@@ -1,7 +1,7 @@
 """What becomes of a record that could not be applied: wait for the database, retry, or
 dead-letter it, and whether the consumer is healthy meanwhile."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -39,8 +39,10 @@ class Retries:
         max_attempts: int,
         retry_backoff: Backoff,
         outage_backoff: Backoff,
+        on_dead_letter: Callable[[ConsumedRecord], None] = lambda _record: None,
     ) -> None:
         self.dlq = dead_letters
+        self.on_dead_letter = on_dead_letter
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.outage = outage_backoff
@@ -99,6 +101,7 @@ class Retries:
             self.dead_letters_failing = False
             self.outage.reset()
         self.dead_lettered += 1
+        self.on_dead_letter(record)
         log.error("event dead-lettered", reason=reason, error=error, **fields)
 
     def done(self, record: ConsumedRecord) -> None:

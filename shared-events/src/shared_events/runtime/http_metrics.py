@@ -6,24 +6,25 @@ only watches the `http.response.start` message go by.
 """
 
 import time
+from collections.abc import Callable
 from typing import Any
-
-from prometheus_client import Counter, Histogram
 
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
 UNMATCHED = "unmatched"
 
+ObserveRequest = Callable[[str, str, int, float], None]
+"""(method, route, status, seconds) of one answered request: `ServiceMetrics.request`."""
+
 
 class RequestMetrics:
-    """Counts requests by method, route template and status, and times them by method and
-    route (the route as declared, e.g. `/orders/{order_id}`; `unmatched` when none matched)."""
+    """Reports each request's method, route template, status and duration to `observe`
+    (the route as declared, e.g. `/orders/{order_id}`; `unmatched` when none matched)."""
 
-    def __init__(self, app: Any, *, requests: Counter, duration: Histogram) -> None:
+    def __init__(self, app: Any, *, observe: ObserveRequest) -> None:
         self.app = app
-        self.requests = requests
-        self.duration = duration
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,6 +44,4 @@ class RequestMetrics:
         finally:
             # The router writes the matched route into the (shared) scope.
             route = getattr(scope.get("route"), "path", UNMATCHED)
-            method = scope.get("method", "")
-            self.requests.labels(method, route, str(status)).inc()
-            self.duration.labels(method, route).observe(time.perf_counter() - started)
+            self.observe(scope.get("method", ""), route, status, time.perf_counter() - started)
