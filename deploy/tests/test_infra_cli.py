@@ -49,6 +49,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         "KAFKA_CONTROLLER_PORT": str(_free_port()),
         "PG_PORT": str(_free_port()),
         "JAEGER": "0",
+        "PROMETHEUS": "0",
     }
     yield env
     settings = Settings.from_env(env)

@@ -27,6 +27,8 @@ def _up(settings: Settings) -> int:
     pids = f"kafka pid {result.kafka_pid}, postgres pid {result.postgres_pid}"
     if result.jaeger_pid is not None:
         pids += f", jaeger pid {result.jaeger_pid} (UI {settings.jaeger_url})"
+    if result.prometheus_pid is not None:
+        pids += f", prometheus pid {result.prometheus_pid} ({settings.prometheus_url})"
     if result.was_running:
         _say(f"up: already running ({pids}); checked in {elapsed:.1f} s")
         return 0
@@ -46,7 +48,7 @@ def _down(settings: Settings, wipe: bool) -> int:
     for name, pid in stopped.items():
         _say(f"{name}: {'stopped pid ' + str(pid) if pid else 'was not running'}")
     if wipe:
-        _say(f"reset: wiped Kafka and PostgreSQL data under {settings.stack_dir}")
+        _say(f"reset: wiped Kafka, PostgreSQL and Prometheus data under {settings.stack_dir}")
     _say(f"{'reset' if wipe else 'down'}: done in {time.monotonic() - started:.1f} s")
     return 0
 
@@ -64,7 +66,7 @@ def _dev(settings: Settings, action: str) -> int:
         return 0
     dev.up(settings, _say)
     _say(f"dev: system ready in {time.monotonic() - started:.1f} s")
-    for line in dev.usage_lines():
+    for line in dev.usage_lines(settings):
         _say(line)
     return 0
 
@@ -72,8 +74,8 @@ def _dev(settings: Settings, action: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m saga_infra",
-        description="Local Kafka (KRaft) + PostgreSQL stack without Docker. "
-        "Configured by environment variables (STACK_DIR, KAFKA_PORT, PG_PORT, ...).",
+        description="Local Kafka (KRaft) + PostgreSQL (+ Jaeger, Prometheus) stack without "
+        "Docker. Configured by environment variables (STACK_DIR, KAFKA_PORT, PG_PORT, ...).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="start Kafka and PostgreSQL (no-op if running), init DB+topics")

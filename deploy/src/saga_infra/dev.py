@@ -48,18 +48,24 @@ def down(settings: Settings, progress: Progress) -> None:
         progress(f"{service.name}: {'stopped' if stopped else 'was not running'}")
 
 
-def usage_lines() -> list[str]:
-    """What to do next, printed at the end of `make dev`."""
+def usage_lines(settings: Settings | None = None) -> list[str]:
+    """What to do next, printed at the end of `make dev` (with the stack's Jaeger, Prometheus)."""
     order, payment, inventory = (service.url for service in SERVICES)
+    observers = []
+    if settings is not None and settings.jaeger:
+        observers.append(f"jaeger     {settings.jaeger_url}  (query API: /api/traces)")
+    if settings is not None and settings.prometheus:
+        observers.append(f"prometheus {settings.prometheus_url}  (alerts: /alerts)")
     return [
-        f"order     {order}/docs",
-        f"payment   {payment}/docs",
-        f"inventory {inventory}/docs",
+        f"order      {order}/docs",
+        f"payment    {payment}/docs",
+        f"inventory  {inventory}/docs",
+        *observers,
         "place an order:",
         f"  curl -s -X POST {order}/orders -H 'content-type: application/json' "
         '-d \'{"customer_id": "alice", "items": [{"sku": "KEYBOARD-01", "quantity": 1}]}\'',
         f"then: curl -s {order}/orders/<order_id>",
-        "stop: make dev-down (services), make infra-down (Kafka + Postgres)",
+        "stop: make dev-down (services), make infra-down (Kafka, Postgres, Jaeger, Prometheus)",
     ]
 
 
@@ -78,7 +84,7 @@ def e2e(settings: Settings, pytest_args: Sequence[str], progress: Progress) -> i
         for service in reversed(SERVICES):
             if service.name in started:
                 services.stop(settings, service)
-        if {"kafka", "postgres", "jaeger"} & set(started):
+        if {"kafka", "postgres", "jaeger", "prometheus"} & set(started):
             stack.down(settings)
         progress(f"e2e: stopped what it started ({', '.join(started) or 'nothing'})")
 

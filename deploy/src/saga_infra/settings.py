@@ -67,6 +67,13 @@ class Settings:
     jaeger_otlp_grpc_port: int = 4317
     jaeger_otlp_http_port: int = 4318
     jaeger_health_port: int = 13133
+    # Prometheus (metrics, alert rules): PROMETHEUS=0 leaves it out, like JAEGER=0.
+    prometheus: bool = False
+    prometheus_bin: str = "prometheus"
+    promtool_bin: str = "promtool"
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 9090
+    prometheus_scrape_interval: str = "5s"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,7 +108,7 @@ class Settings:
             ),
             start_timeout=float(env.get("STACK_START_TIMEOUT", "60")),
             pg_shared_preload_libraries=env.get("PG_SHARED_PRELOAD_LIBRARIES", "").strip(),
-            jaeger=env.get("JAEGER", "1").strip().lower() not in ("0", "false", "no", "off"),
+            jaeger=_flag(env.get("JAEGER", "1")),
             jaeger_bin=Path(
                 env.get("JAEGER_BIN") or root / ".local/cache/jaeger" / f"jaeger-{JAEGER_VERSION}"
             ).resolve(),
@@ -110,6 +117,12 @@ class Settings:
             jaeger_otlp_grpc_port=int(env.get("JAEGER_OTLP_GRPC_PORT", "4317")),
             jaeger_otlp_http_port=int(env.get("JAEGER_OTLP_HTTP_PORT", "4318")),
             jaeger_health_port=int(env.get("JAEGER_HEALTH_PORT", "13133")),
+            prometheus=_flag(env.get("PROMETHEUS", "1")),
+            prometheus_bin=env.get("PROMETHEUS_BIN") or "prometheus",
+            promtool_bin=env.get("PROMTOOL_BIN") or "promtool",
+            prometheus_host=env.get("PROMETHEUS_HOST", "127.0.0.1"),
+            prometheus_port=int(env.get("PROMETHEUS_PORT", "9090")),
+            prometheus_scrape_interval=env.get("PROMETHEUS_SCRAPE_INTERVAL", "5s").strip(),
         )
 
     @property
@@ -129,6 +142,20 @@ class Settings:
     @property
     def jaeger_url(self) -> str:
         return f"http://{self.jaeger_host}:{self.jaeger_ui_port}"
+
+    @property
+    def prometheus_dir(self) -> Path:
+        """Its generated config, targets (file_sd) and TSDB data."""
+        return self.stack_dir / "prometheus"
+
+    @property
+    def prometheus_rules(self) -> Path:
+        """The committed alert rules Prometheus loads (and `make alerts-check` tests)."""
+        return self.repo_root / "deploy" / "local" / "prometheus" / "alerts.yml"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.prometheus_host}:{self.prometheus_port}"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -197,6 +224,11 @@ class Settings:
             **{var: self.role_password(role) for role, var in _ROLE_PASSWORD_VARS.items()},
         }
         return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+
+
+def _flag(value: str) -> bool:
+    """An on/off variable (JAEGER, PROMETHEUS): 0, false, no and off are off."""
+    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _pg_bin_dir_default() -> str:

@@ -1,4 +1,4 @@
-"""The local stack as a whole: Kafka + PostgreSQL up, down, reset, status (CLI and fixtures)."""
+"""The local stack as a whole: Kafka + PostgreSQL (+ Jaeger, Prometheus) up, down, reset, status."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from saga_infra import db_init, jaeger_server, kafka_server, postgres_server, processes
+from saga_infra import (
+    db_init,
+    jaeger_server,
+    kafka_server,
+    postgres_server,
+    processes,
+    prometheus_server,
+)
 from saga_infra.errors import PortInUseError, StackError
 from saga_infra.settings import Settings
 from shared_events.kafka.topics import BrokerUnavailableError, ensure_topics
 
 Progress = Callable[[str], None]
+# What `down` stops, in this order (the observers first, then what they observe).
+COMPONENTS = ("prometheus", "jaeger", "kafka", "postgres")
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,7 @@ class UpResult:
     jaeger_pid: int | None = None
     created_topics: tuple[str, ...] = field(default=())
     db_init: str = ""
+    prometheus_pid: int | None = None
 
     @property
     def was_running(self) -> bool:
@@ -41,16 +51,28 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
         pg_pid = postgres_server.running_pid(settings)
         jaeger_pid = jaeger_server.running_pid(settings) if settings.jaeger else None
         start_jaeger = settings.jaeger and jaeger_pid is None
+        prometheus_pid = prometheus_server.running_pid(settings) if settings.prometheus else None
+        start_prometheus = settings.prometheus and prometheus_pid is None
         java = kafka_server.find_java(settings) if kafka_pid is None else ""
         if pg_pid is None:
             postgres_server.check_binaries(settings)
+        if start_prometheus:
+            prometheus_server.binary(settings)
         _check_ports(
-            settings, kafka=kafka_pid is None, postgres=pg_pid is None, jaeger=start_jaeger
+            settings,
+            kafka=kafka_pid is None,
+            postgres=pg_pid is None,
+            jaeger=start_jaeger,
+            prometheus=start_prometheus,
         )
         if kafka_pid is None:
             kafka_server.ensure_jars(settings, progress)
         if start_jaeger:
             jaeger_server.ensure_binary(settings, progress)
+        if settings.prometheus:
+            # Rewritten on every `up` (the services' ports may have changed); a running
+            # Prometheus sees the change by itself.
+            prometheus_server.write_service_targets(settings)
         started: list[str] = []
         try:
             if kafka_pid is None:
@@ -65,10 +87,16 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
                 progress(f"jaeger: starting, UI on {settings.jaeger_url}")
                 jaeger_pid = jaeger_server.start(settings)
                 started.append("jaeger")
+            if start_prometheus:
+                progress(f"prometheus: starting on {settings.prometheus_url}")
+                prometheus_pid = prometheus_server.start(settings)
+                started.append("prometheus")
             kafka_server.wait_ready(settings, kafka_pid, settings.start_timeout)
             postgres_server.wait_ready(settings, settings.start_timeout)
             if jaeger_pid is not None:
                 jaeger_server.wait_ready(settings, jaeger_pid, settings.start_timeout)
+            if prometheus_pid is not None:
+                prometheus_server.wait_ready(settings, prometheus_pid, settings.start_timeout)
         except BaseException:
             _stop(settings, started)
             raise
@@ -77,20 +105,23 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
             created = ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
         except BrokerUnavailableError as exc:
             raise StackError(str(exc)) from exc
-        return UpResult(kafka_pid, pg_pid, tuple(started), jaeger_pid, tuple(created), init)
+        return UpResult(
+            kafka_pid, pg_pid, tuple(started), jaeger_pid, tuple(created), init, prometheus_pid
+        )
 
 
 def down(settings: Settings) -> dict[str, int | None]:
     """Stop the processes named in our PID files; data stays. Safe when nothing runs."""
     with processes.stack_lock(settings.run_dir):
-        return _stop(settings, ["jaeger", "kafka", "postgres"])
+        return _stop(settings, list(COMPONENTS))
 
 
 def reset(settings: Settings) -> dict[str, int | None]:
-    """Stop, then wipe Kafka and PostgreSQL data (the jar cache and logs stay)."""
+    """Stop, then wipe Kafka, PostgreSQL and Prometheus data (the jar cache and logs stay)."""
     with processes.stack_lock(settings.run_dir):
-        stopped = _stop(settings, ["jaeger", "kafka", "postgres"])
+        stopped = _stop(settings, list(COMPONENTS))
         shutil.rmtree(settings.kafka_data_dir, ignore_errors=True)
+        shutil.rmtree(prometheus_server.data_dir(settings), ignore_errors=True)
         shutil.rmtree(settings.pg_data_dir.parent, ignore_errors=True)
         return stopped
 
@@ -119,6 +150,13 @@ def status(settings: Settings) -> dict[str, str]:
         lines["jaeger"] = f"running (pid {jaeger_pid}), UI on {settings.jaeger_url}, {state}"
     elif settings.jaeger:
         lines["jaeger"] = "stopped"
+    prometheus_pid = prometheus_server.running_pid(settings)
+    if prometheus_pid is not None:
+        state = "ready" if prometheus_server.answers(settings) else "not answering"
+        where = settings.prometheus_url
+        lines["prometheus"] = f"running (pid {prometheus_pid}) on {where}, {state}"
+    elif settings.prometheus:
+        lines["prometheus"] = "stopped"
     return lines
 
 
@@ -129,7 +167,9 @@ def is_running(settings: Settings) -> bool:
     )
 
 
-def _check_ports(settings: Settings, *, kafka: bool, postgres: bool, jaeger: bool) -> None:
+def _check_ports(
+    settings: Settings, *, kafka: bool, postgres: bool, jaeger: bool, prometheus: bool = False
+) -> None:
     wanted: list[tuple[str, str, int]] = []
     if kafka:
         host = settings.kafka_host
@@ -139,6 +179,9 @@ def _check_ports(settings: Settings, *, kafka: bool, postgres: bool, jaeger: boo
         wanted.append(("PG_PORT", settings.pg_host, settings.pg_port))
     if jaeger:
         wanted += [(var, settings.jaeger_host, port) for var, port in jaeger_server.ports(settings)]
+    if prometheus:
+        host = settings.prometheus_host
+        wanted += [(var, host, port) for var, port in prometheus_server.ports(settings)]
     for var, host, port in wanted:
         if processes.port_in_use(host, port):
             raise PortInUseError(
@@ -149,6 +192,8 @@ def _check_ports(settings: Settings, *, kafka: bool, postgres: bool, jaeger: boo
 
 def _stop(settings: Settings, components: list[str]) -> dict[str, int | None]:
     stopped: dict[str, int | None] = {}
+    if "prometheus" in components:
+        stopped["prometheus"] = prometheus_server.stop(settings)
     if "jaeger" in components:
         stopped["jaeger"] = jaeger_server.stop(settings)
     if "kafka" in components:

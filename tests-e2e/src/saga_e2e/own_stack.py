@@ -81,7 +81,7 @@ def shut_down(system: System, progress: Progress) -> None:
     for service in reversed(SERVICES):
         if service.name in system.started:
             services.stop(system.settings, service)
-    if {"kafka", "postgres", "jaeger"} & set(system.started):
+    if {"kafka", "postgres", "jaeger", "prometheus"} & set(system.started):
         stack.down(system.settings)
     stopped = ", ".join(system.started) or "nothing"
     progress(f"{system.name}: stopped what it started ({stopped})")
