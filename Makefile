@@ -65,16 +65,20 @@ e2e: install ## Black-box end-to-end tests over HTTP (starts the local system if
 STORM_ENV := STACK_DIR=$${STORM_STACK_DIR:-$(CURDIR)/.local/storm} \
   KAFKA_PORT=$${STORM_KAFKA_PORT:-29092} KAFKA_CONTROLLER_PORT=$${STORM_KAFKA_CONTROLLER_PORT:-29093} \
   PG_PORT=$${STORM_PG_PORT:-25432} ORDER_HTTP_PORT=28001 PAYMENT_HTTP_PORT=28002 \
-  INVENTORY_HTTP_PORT=28003 JAEGER=0 ORDER_RELAY_DUPLICATE_EVERY_EVENT=true \
+  INVENTORY_HTTP_PORT=28003 JAEGER=0 PROMETHEUS=0 ORDER_RELAY_DUPLICATE_EVERY_EVENT=true \
   PAYMENT_RELAY_DUPLICATE_EVERY_EVENT=true INVENTORY_RELAY_DUPLICATE_EVERY_EVENT=true
 
 storm: install ## Duplicate storm: the saga on its own stack with every event published twice
 	env -u ORDER_URL -u PAYMENT_URL -u INVENTORY_URL -u KAFKA_BOOTSTRAP_SERVERS $(STORM_ENV) \
 	  $(RUN) python -m saga_infra e2e -- tests-e2e -m storm
 
+# The harnesses' own stacks (chaos, bench) run without Prometheus: never on `make dev`'s 9090,
+# and no scrapes in the CPU a bench measures.
+HARNESS_ENV := PROMETHEUS=0
+
 # The quick bench runs on its own stack too (BENCH_SMOKE_* ports, /tmp/benchstack-smoke).
 bench-smoke: install ## Quick bench (~1.5 min, own stack) + its unit tests: the report's shape, not its figures
-	$(RUN) pytest tests-e2e/tests/test_bench_units.py tests-e2e/tests/test_bench_report.py
+	$(HARNESS_ENV) $(RUN) pytest tests-e2e/tests/test_bench_units.py tests-e2e/tests/test_bench_report.py
 
 alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests (promtool test rules)
 	$(PROMTOOL) check rules $(ALERTS_DIR)/alerts.yml
@@ -83,10 +87,10 @@ alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests
 test: lint typecheck schemas-check alerts-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, alert rules, unit, integration, e2e (+ failure smoke), storm, quick bench
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
-	$(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
+	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
 
 bench: install ## Benchmark on its own stack (BENCH_*): max sagas/s batched and batch-1, latency, CPU per saga (<= 12 min)
-	$(RUN) python -m saga_e2e.bench $(BENCH_ARGS)
+	$(HARNESS_ENV) $(RUN) python -m saga_e2e.bench $(BENCH_ARGS)
 
 fuzz: install ## Full HTTP fuzzing: 1,000 schemathesis requests per service (starts the system if none)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(RUN) python -m saga_infra e2e -- tests-e2e/tests/test_fuzz_http.py -s
