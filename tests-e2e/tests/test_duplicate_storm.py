@@ -13,10 +13,13 @@ import pytest
 from saga_e2e.client import SagaClient, unique
 from saga_e2e.poison import GROUPS
 from saga_e2e.poison_run import group_lag
+from shared_events.runtime.metrics import sample_value
 
 pytestmark = [pytest.mark.e2e, pytest.mark.storm, pytest.mark.timeout(120)]
 
 SWITCHES = [f"{s}_RELAY_DUPLICATE_EVERY_EVENT" for s in ("ORDER", "PAYMENT", "INVENTORY")]
+
+DUPLICATES = "saga_events_handled_total"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,15 +33,8 @@ def duplicates(saga: SagaClient) -> dict[str, float]:
     counts = {}
     services = {"order": saga.order, "payment": saga.payment, "inventory": saga.inventory}
     for name, client in services.items():
-        values = []
-        for line in client.get("/metrics").text.splitlines():
-            if line.startswith("#") or "duplicate" not in line:
-                continue
-            sample, value = line.rsplit(" ", 1)
-            if not sample.split("{")[0].endswith("_created"):
-                values.append(float(value))
-        assert values, f"{name} /metrics has no duplicate counter"
-        counts[name] = sum(values)
+        value = sample_value(client.get("/metrics").text, DUPLICATES, outcome="duplicate")
+        counts[name] = value or 0.0
     return counts
 
 
