@@ -28,6 +28,7 @@ SMOKE_STACK = {
     "JAEGER_OTLP_GRPC_PORT": "34417",
     "JAEGER_OTLP_HTTP_PORT": "34418",
     "JAEGER_HEALTH_PORT": "33233",
+    "PROMETHEUS": "0",  # a bench measures the saga; nothing scrapes it
 }
 FLOAT = r"[0-9]+\.[0-9]+"
 RESULT = re.compile(

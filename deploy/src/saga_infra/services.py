@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +102,11 @@ def running_pid(settings: Settings, service: Service) -> int | None:
     return pid if f"{service.module} serve" in cmdline else None
 
 
-def start(settings: Settings, service: Service) -> int:
-    """Start `python -m <service> serve` in the background; returns its PID."""
+def start(settings: Settings, service: Service, options: Sequence[str] = ()) -> int:
+    """Start `python -m <service> serve [options]` in the background; returns its PID.
+
+    `options` are `serve`'s own, e.g. `--no-consumer` (a test stopping one consumer).
+    """
     pid = running_pid(settings, service)
     if pid is not None:
         return pid
@@ -116,7 +120,7 @@ def start(settings: Settings, service: Service) -> int:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     with service.log_file(settings).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", service.module, "serve"],
+            [sys.executable, "-m", service.module, "serve", *options],
             env=service.env(settings),
             stdout=log,
             stderr=subprocess.STDOUT,

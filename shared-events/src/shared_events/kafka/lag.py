@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._listoffsets import OffsetSpec
+from confluent_kafka import Consumer, TopicPartition
 
 # librdkafka's "no committed offset" (OFFSET_INVALID): lag counts from the earliest offset,
 # where a group with auto.offset.reset=earliest starts.
@@ -35,22 +33,27 @@ class GroupLag:
         group: str,
         topics: Sequence[str],
         dead_letter_topic: str,
-        timeout_s: float = 1.5,
+        timeout_s: float = 1.0,
     ) -> None:
         self.group = group
         self.topics = list(topics)
         self.dead_letter_topic = dead_letter_topic
         self.timeout_s = timeout_s
+        # A consumer of the group that never subscribes: it reads the group's committed
+        # offsets without joining it. (The AdminClient's list_consumer_group_offsets crashes
+        # the process for a group that does not exist yet: confluent-kafka-python#1982.)
         self._config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": bootstrap_servers,
+            "group.id": group,
+            "enable.auto.commit": False,
             "log_level": 0,
         }
-        self._admin: AdminClient | None = None
+        self._reader: Consumer | None = None
 
     def sample(self) -> LagSample:
-        """One reading (KafkaException, or a timeout error, when the broker does not answer)."""
-        admin = self._admin = self._admin or AdminClient(self._config)
-        metadata = admin.list_topics(timeout=self.timeout_s)
+        """One reading (KafkaException when the broker does not answer in time)."""
+        reader = self._reader = self._reader or Consumer(self._config)
+        metadata = reader.list_topics(timeout=self.timeout_s)
         partitions = {
             name: sorted(metadata.topics[name].partitions)
             for name in [*self.topics, self.dead_letter_topic]
@@ -59,47 +62,27 @@ class GroupLag:
         consumed = [
             TopicPartition(name, p) for name in self.topics for p in partitions.get(name, [])
         ]
-        dead = [
-            TopicPartition(self.dead_letter_topic, p)
-            for p in partitions.get(self.dead_letter_topic, [])
-        ]
-        newest: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        oldest: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-        latest = self._offsets(admin, [*consumed, *dead], newest)
-        earliest = self._offsets(admin, [*consumed, *dead], oldest)
-        committed = self._committed(admin, consumed)
+        committed = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in (reader.committed(consumed, timeout=self.timeout_s) if consumed else [])
+        }
         lag = {}
         for tp in consumed:
-            key = (tp.topic, tp.partition)
-            start = committed.get(key, _NO_OFFSET)
-            start = earliest[key] if start < 0 else start
-            lag[key] = max(0, latest[key] - start)
-        depth = sum(latest[key] - earliest[key] for key in ((t.topic, t.partition) for t in dead))
+            low, high = self._watermarks(reader, tp)
+            start = committed.get((tp.topic, tp.partition), _NO_OFFSET)
+            lag[(tp.topic, tp.partition)] = max(0, high - (low if start < 0 else start))
+        depth = 0
+        for p in partitions.get(self.dead_letter_topic, []):
+            low, high = self._watermarks(reader, TopicPartition(self.dead_letter_topic, p))
+            depth += high - low
         return LagSample(lag, depth)
 
     def close(self) -> None:
-        """Drop the admin client (a later sample makes a new one)."""
-        self._admin = None
+        """Close the reader (a later sample makes a new one)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
-    def _offsets(
-        self, admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec
-    ) -> dict[tuple[str, int], int]:
-        if not partitions:
-            return {}
-        futures = admin.list_offsets(
-            dict.fromkeys(partitions, spec), request_timeout=self.timeout_s
-        )
-        return {
-            (tp.topic, tp.partition): future.result(self.timeout_s).offset
-            for tp, future in futures.items()
-        }
-
-    def _committed(
-        self, admin: AdminClient, partitions: list[TopicPartition]
-    ) -> dict[tuple[str, int], int]:
-        if not partitions:
-            return {}
-        request = ConsumerGroupTopicPartitions(self.group, partitions)
-        futures = admin.list_consumer_group_offsets([request], request_timeout=self.timeout_s)
-        result = futures[self.group].result(self.timeout_s)
-        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+    def _watermarks(self, reader: Consumer, tp: TopicPartition) -> tuple[int, int]:
+        low, high = reader.get_watermark_offsets(tp, timeout=self.timeout_s, cached=False)
+        return int(low), int(high)

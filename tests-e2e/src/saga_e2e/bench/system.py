@@ -32,6 +32,7 @@ BENCH_DEFAULTS = {
     "JAEGER_OTLP_GRPC_PORT": "34317",
     "JAEGER_OTLP_HTTP_PORT": "34318",
     "JAEGER_HEALTH_PORT": "33133",
+    "PROMETHEUS": "0",  # a bench measures the saga; nothing scrapes it
     "OTEL_SDK_DISABLED": "true",
     # Statements per saga come from pg_stat_statements, which must be preloaded.
     "PG_SHARED_PRELOAD_LIBRARIES": "pg_stat_statements",

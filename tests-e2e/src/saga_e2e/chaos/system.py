@@ -30,6 +30,7 @@ CHAOS_DEFAULTS = {
     "PAYMENT_HTTP_PORT": "18102",
     "INVENTORY_HTTP_PORT": "18103",
     "JAEGER": "0",  # a chaos run measures the saga, not its tracing
+    "PROMETHEUS": "0",  # nor its metrics (and must never take make dev's 9090)
 }
 CHAOS = StackSpec("chaos", "CHAOS", CHAOS_DEFAULTS)
 
