@@ -27,6 +27,7 @@ class TraceSpan:
     name: str
     start_us: int
     tags: dict[str, Any]
+    duration_us: int = 0
 
 
 class Trace:
@@ -60,6 +61,24 @@ class Trace:
                 return picked
         return []
 
+    def depth(self, span: TraceSpan) -> int:
+        """How many ancestors `span` has in this trace (0 for the root)."""
+        return len(self.ancestors(span))
+
+    def in_tree_order(self) -> list[TraceSpan]:
+        """Depth first from the roots, children in start order: the order of a waterfall."""
+        children: dict[str | None, list[TraceSpan]] = {}
+        for span in self.spans:
+            parent = span.parent_id if span.parent_id in self._by_id else None
+            children.setdefault(parent, []).append(span)
+        ordered: list[TraceSpan] = []
+        stack = sorted(children.get(None, []), key=lambda s: s.start_us, reverse=True)
+        while stack:
+            span = stack.pop()
+            ordered.append(span)
+            stack += sorted(children.get(span.span_id, []), key=lambda s: s.start_us, reverse=True)
+        return ordered
+
     def outline(self) -> str:
         """The spans, one line each (service, name), in start order: for failure messages."""
         return "\n".join(
@@ -68,10 +87,11 @@ class Trace:
 
 
 def trace_of_order(
-    order_id: str, *, until: list[tuple[str, str]], deadline_s: float = 30.0
+    order_id: str, *, until: list[tuple[str, str]] | None = None, deadline_s: float = 30.0
 ) -> Trace:
     """The trace whose spans carry `saga.correlation_id=order_id`, once it holds the chain
-    `until` (spans arrive in batches from three services); the last one seen otherwise."""
+    `until` (spans arrive in batches from three services), or at once when `until` is None;
+    the last one seen otherwise (no spans at all when Jaeger has none)."""
     url = jaeger_url()
     tags = json.dumps({"saga.correlation_id": order_id})
     ends = time.monotonic() + deadline_s
@@ -86,7 +106,7 @@ def trace_of_order(
                 whole = client.get(f"/api/traces/{data['traceID']}")
                 whole.raise_for_status()
                 seen = _parse(whole.json()["data"][0])
-                if seen.chain(until):
+                if until is None or seen.chain(until):
                     return seen
             if time.monotonic() > ends:
                 return seen
@@ -106,6 +126,7 @@ def _parse(data: dict[str, Any]) -> Trace:
                 name=raw["operationName"],
                 start_us=raw["startTime"],
                 tags={tag["key"]: tag["value"] for tag in raw.get("tags", [])},
+                duration_us=raw.get("duration", 0),
             )
         )
     return Trace(data["traceID"], spans)
