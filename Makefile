@@ -13,7 +13,7 @@ ALERTS_DIR := deploy/local/prometheus
 SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
-        lint typecheck unit integration e2e storm bench-smoke test chaos bench fuzz dev dev-down \
+        lint typecheck unit integration e2e storm bench-smoke test chaos bench fuzz dev dev-down trace screenshots \
         up down alerts-check
 
 help: ## List the targets
@@ -100,6 +100,13 @@ dev: install ## Run the whole system locally without Docker (infra + three servi
 
 dev-down: install ## Stop the services started by `make dev` (infra keeps running; see infra-down)
 	$(RUN) python -m saga_infra dev down
+
+trace: install ## Draw an order's trace from Jaeger in the terminal: make trace ORDER=<order_id> [HTML=file]
+	@test -n "$(ORDER)" || { echo "usage: make trace ORDER=<order_id> [HTML=trace.html]" >&2; exit 2; }
+	$(RUN) python -m saga_e2e.trace_view $(ORDER) $(if $(HTML),--html $(HTML))
+
+screenshots: install ## The README's pictures (trace, Prometheus graphs, alerts) from the running make dev stack
+	$(RUN) python -m saga_e2e.screenshots --out docs
 
 up: ## Run everything with Docker (docker compose), load demo data, print URLs, return
 	docker compose up --build --detach --wait
