@@ -63,6 +63,10 @@ class Service:
             f"{self.prefix}_DB_PASSWORD": settings.role_password(role),
             f"{self.prefix}_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
             f"{self.prefix}_HTTP_PORT": str(self.port),
+            # Where its peers answer (the order service's operator pages read them) and
+            # where this stack's Jaeger UI is (they link to it).
+            **{f"{self.prefix}_{peer.prefix}_URL": peer.url for peer in SERVICES if peer != self},
+            f"{self.prefix}_JAEGER_UI_URL": settings.jaeger_url,
         }
 
     def pid_file(self, settings: Settings) -> Path:

@@ -6,7 +6,7 @@ headers), so one run's letters can be told from any other's in the dead-letter t
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +103,12 @@ def expected_letters(records: Iterable[Poison]) -> Counter[str]:
     return expected
 
 
-def inject(run: str, records: list[Poison]) -> None:
-    """Produce the records (idempotent producer, acks=all); fail unless every one was acked."""
+def inject(
+    run: str, records: list[Poison], extra_headers: Sequence[tuple[str, bytes]] = ()
+) -> None:
+    """Produce the records (idempotent producer, acks=all); fail unless every one was acked.
+
+    `extra_headers` go on every record (e.g. a `correlation_id`, as the codec writes it)."""
     config = producer_config(bootstrap_servers())
     outgoing = [
         OutgoingRecord(
@@ -112,7 +116,7 @@ def inject(run: str, records: list[Poison]) -> None:
             topic=r.topic,
             key=r.key,
             value=r.value,
-            headers=[(RUN_HEADER, run.encode()), (KIND_HEADER, r.kind.encode())],
+            headers=[(RUN_HEADER, run.encode()), (KIND_HEADER, r.kind.encode()), *extra_headers],
         )
         for r in records
     ]

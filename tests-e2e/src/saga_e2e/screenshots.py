@@ -7,7 +7,8 @@ cancelled for want of stock and refunded, orders declined for want of funds) for
 seconds, then
 - `trace.png`: one refunded order's trace, drawn from Jaeger's query API (`trace_view`);
 - `prometheus-saga.png`, `prometheus-delivery.png`: Prometheus graphs of dashboard queries;
-- `prometheus-alerts.png`: the alert rules and their states.
+- `prometheus-alerts.png`: the alert rules and their states;
+- `ui-order.png`, `ui-orders.png`, `ui-dead-letters.png`: the order service's operator pages.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from saga_e2e.client import SagaClient, unique
+from saga_e2e.client import SagaClient, ServiceUrls, unique
 from saga_e2e.jaeger import trace_of_order
 from saga_e2e.trace_view import render_html
 from saga_infra.settings import Settings
@@ -160,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         title = f"order {order_id}: cancelled (out of stock), refunded"
         page.write_text(render_html(trace, title, hide_db=True))
         screenshot(page.as_uri(), args.out / "trace.png", (1400, 1100))
+    order_url = ServiceUrls().order
+    screenshot(f"{order_url}/ui/orders/{order_id}", args.out / "ui-order.png", (1300, 1000))
+    screenshot(f"{order_url}/ui/", args.out / "ui-orders.png", (1300, 700))
+    screenshot(f"{order_url}/ui/dead-letters", args.out / "ui-dead-letters.png", (1300, 800))
     prometheus = settings.prometheus_url
     graphs(prometheus, SAGA_GRAPHS, args.out / "prometheus-saga.png")
     graphs(prometheus, DELIVERY_GRAPHS, args.out / "prometheus-delivery.png")

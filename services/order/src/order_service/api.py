@@ -7,6 +7,7 @@ from uuid import UUID
 
 import structlog
 from fastapi import (
+    APIRouter,
     Depends,
     FastAPI,
     Header,
@@ -52,6 +53,7 @@ def create_app(
     readiness: Readiness,
     metrics: Metrics,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    pages: APIRouter | None = None,
 ) -> FastAPI:
     """The order service's FastAPI app; background workers come in through `lifespan`."""
     app = FastAPI(title="order service", version="1.0", lifespan=lifespan)
@@ -60,6 +62,8 @@ def create_app(
     app.add_middleware(RequestMetrics, observe=metrics.request)
 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
+    if pages is not None:
+        app.include_router(pages)  # the operator pages, /ui (order_service.ui)
 
     @app.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
     def place_order(body: PlaceOrderIn, uow: Uow, idempotency_key: IdempotencyKey = None) -> Any:

@@ -6,15 +6,17 @@ from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from order_service.api import create_app
 from order_service.consumer import HANDLERS, TOPICS
 from order_service.metrics import Metrics
+from order_service.peers import Peers
 from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
+from order_service.ui import DeadLetters, ui_router
 from order_service.unit_of_work import SqlUnitOfWork
 from shared_events.kafka.consumer import EventConsumer
 from shared_events.kafka.relay import OutboxRelay
@@ -82,8 +84,20 @@ def bootstrap(
             delivery.readiness,
             metrics,
             (lambda _app: delivery.running()) if has_workers else None,
+            pages=operator_pages(settings, service.uow),
         )
     return service
+
+
+def operator_pages(settings: Settings, uow: Callable[[], SqlUnitOfWork]) -> APIRouter:
+    """The /ui pages, reading the peers' APIs and this stack's dead-letter topics."""
+    return ui_router(
+        uow,
+        Peers(settings.payment_url, settings.inventory_url),
+        DeadLetters(settings.kafka_bootstrap_servers),
+        jaeger_ui_url=settings.jaeger_ui_url,
+        stuck_after_s=settings.saga_stuck_after_s,
+    )
 
 
 def default_consumer(settings: Settings, session_factory: sessionmaker[Session]) -> EventConsumer:

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     consumer_batch_wait_ms: float = Field(default=5.0, ge=0, allow_inf_nan=False)
     # Test switch (the duplicate storm): the relay publishes every outbox row twice.
     relay_duplicate_every_event: bool = False
+    # An open order older than this is "stuck": marked on /ui, listed by ?stuck=true.
+    saga_stuck_after_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    # The operator pages (/ui) read the other services' HTTP APIs and link to Jaeger's UI.
+    payment_url: str = "http://127.0.0.1:8002"
+    inventory_url: str = "http://127.0.0.1:8003"
+    jaeger_ui_url: str = "http://127.0.0.1:16686"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=AliasChoices("ORDER_LOG_LEVEL", "LOG_LEVEL")
     )

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from shared_events.kafka.codec import EVENT_ID_HEADER, EVENT_TYPE_HEADER, header
+from shared_events.kafka.codec import (
+    CORRELATION_ID_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    header,
+)
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.dead_letter import (
     CONSUMER_HEADER,
@@ -61,6 +66,19 @@ class DeadLetter:
         return self.dlq(EVENT_ID_HEADER)
 
     @property
+    def correlation_id(self) -> str | None:
+        """The saga (order id) the failed record belonged to, when it says so."""
+        return self.dlq(CORRELATION_ID_HEADER)
+
+    @property
+    def error(self) -> str:
+        return self.dlq(ERROR_HEADER) or ""
+
+    @property
+    def failed_at(self) -> str | None:
+        return self.dlq(FAILED_AT_HEADER)
+
+    @property
     def origin(self) -> tuple[str, int, int]:
         """Topic, partition and offset of the record that failed."""
         topic = self.dlq(ORIGINAL_TOPIC_HEADER)
@@ -84,13 +102,20 @@ class DeadLetter:
 
 
 def read_dead_letters(
-    bootstrap: str, topic: str, since: Mapping[int, int] | None = None
+    bootstrap: str,
+    topic: str,
+    since: Mapping[int, int] | None = None,
+    *,
+    latest: int | None = None,
 ) -> list[DeadLetter]:
-    """The records a dead-letter topic holds now (from `since` offsets), by partition, offset."""
+    """The records a dead-letter topic holds now (from `since` offsets; only the `latest` of
+    each partition when given), by partition and offset."""
     with _reader(bootstrap) as consumer:
         ranges = {p: _watermarks(consumer, topic, p) for p in _partitions(consumer, topic)}
         if since:
             ranges = {p: (max(low, since.get(p, low)), high) for p, (low, high) in ranges.items()}
+        if latest is not None:
+            ranges = {p: (max(low, high - latest), high) for p, (low, high) in ranges.items()}
         records = _read(consumer, topic, ranges)
     return [DeadLetter(record) for record in records]
 
