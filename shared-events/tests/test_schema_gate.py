@@ -13,6 +13,7 @@ from shared_events import CATALOG, Event, EventRegistry, Upcaster
 from shared_events.contracts.orders import upcast_order_created_v1
 from shared_events.schemas import SCHEMAS_DIR, check, generate, render
 from shared_events.schemas.__main__ import main
+from shared_events.schemas.compatibility import reader_problems
 from shared_events.topics import ORDER_EVENTS, PAYMENT_EVENTS
 
 
@@ -79,7 +80,7 @@ class PaymentFailedV2(PaymentFailedMoreDetailed):
 def test_the_committed_schemas_are_current_and_compatible() -> None:
     report = check(CATALOG, SCHEMAS_DIR)
     assert report.problems == []
-    assert report.checked == 11
+    assert report.checked == 12
 
 
 def test_committed_schemas_are_stable_json_with_a_trailing_newline() -> None:
@@ -111,6 +112,33 @@ def test_an_incompatible_change_to_a_published_version_fails(
     found = problems_of(catalog_with(model), schemas_dir)
     assert "committed schema is stale" in found
     assert expected in found
+
+
+class OrderCancelledV1TimedOut(OrderCancelledWithoutReason):
+    reason: Literal["payment_failed", "out_of_stock", "customer_cancelled", "timed_out"]
+
+
+def test_a_reason_added_to_a_published_version_is_refused(schemas_dir: Path) -> None:
+    # Readers of v1 validate `reason` against v1's enum: a new value would be dead-lettered.
+    found = problems_of(catalog_with(OrderCancelledV1TimedOut), schemas_dir)
+    assert (
+        "OrderCancelled v1: incompatible change: reason: enum narrowed: ['timed_out'] no longer"
+        " accepted (existing readers would reject new data)"
+    ) in found
+    assert generate(catalog_with(OrderCancelledV1TimedOut), schemas_dir).problems
+
+
+def test_order_cancelled_v2_adds_timed_out_and_reads_v1_data_as_it_is() -> None:
+    v1, v2 = (
+        json.loads((SCHEMAS_DIR / "OrderCancelled" / f"v{n}.json").read_text()) for n in (1, 2)
+    )
+    assert v2["$defs"]["CancelReason"]["enum"] == [
+        *v1["$defs"]["CancelReason"]["enum"],
+        "timed_out",
+    ]
+    assert not CATALOG.has_upcaster("OrderCancelled", 1)
+    assert reader_problems(v2, v1) == []
+    assert check(CATALOG, SCHEMAS_DIR).problems == []
 
 
 def test_an_added_optional_field_is_stale_but_compatible(schemas_dir: Path) -> None:
@@ -206,7 +234,7 @@ def run_cli(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedP
 def test_cli_check_passes_on_the_committed_schemas() -> None:
     done = run_cli("check")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("OK: 11 schemas of 10 event types up to date and compatible")
+    assert done.stdout.startswith("OK: 12 schemas of 10 event types up to date and compatible")
     assert done.stdout.count("\n") == 1
 
 

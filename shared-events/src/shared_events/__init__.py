@@ -9,12 +9,14 @@ from shared_events.catalog import CATALOG
 from shared_events.contracts import (
     DEFAULT_CURRENCY,
     CancelReason,
+    CancelReasonV1,
     Event,
     InventoryFailed,
     InventoryFailureReason,
     ItemsReleased,
     ItemsReserved,
     OrderCancelled,
+    OrderCancelledV1,
     OrderConfirmed,
     OrderCreated,
     OrderCreatedV1,
@@ -26,6 +28,7 @@ from shared_events.contracts import (
     ProductUpserted,
     ReservedItem,
     SagaEvent,
+    order_cancelled,
 )
 from shared_events.envelope import CONTRACTS_VERSION, Envelope, Producer, follow_up, new_envelope
 from shared_events.errors import (
@@ -45,6 +48,7 @@ __all__ = [
     "CONTRACTS_VERSION",
     "DEFAULT_CURRENCY",
     "CancelReason",
+    "CancelReasonV1",
     "DecodeError",
     "Envelope",
     "Event",
@@ -57,6 +61,7 @@ __all__ = [
     "ItemsReserved",
     "NotJson",
     "OrderCancelled",
+    "OrderCancelledV1",
     "OrderConfirmed",
     "OrderCreated",
     "OrderCreatedV1",
@@ -75,4 +80,5 @@ __all__ = [
     "__version__",
     "follow_up",
     "new_envelope",
+    "order_cancelled",
 ]

@@ -10,6 +10,7 @@ from shared_events.contracts.inventory import (
 )
 from shared_events.contracts.orders import (
     OrderCancelled,
+    OrderCancelledV1,
     OrderConfirmed,
     OrderCreated,
     OrderCreatedV1,
@@ -23,6 +24,7 @@ CATALOG: Final = EventRegistry(
         OrderCreatedV1,
         OrderCreated,
         OrderConfirmed,
+        OrderCancelledV1,
         OrderCancelled,
         PaymentProcessed,
         PaymentFailed,
@@ -32,6 +34,7 @@ CATALOG: Final = EventRegistry(
         ItemsReleased,
         ProductUpserted,
     ],
+    # OrderCancelled v1 needs no upcaster: v2 reads a v1 payload as it is.
     upcasters={("OrderCreated", 1): upcast_order_created_v1},
 )
 """Every event version the saga has published; decoding returns the newest of each type."""

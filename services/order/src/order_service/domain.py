@@ -15,12 +15,12 @@ from shared_events import (
     CancelReason,
     Envelope,
     Event,
-    OrderCancelled,
     OrderConfirmed,
     OrderCreated,
     OrderLine,
     follow_up,
     new_envelope,
+    order_cancelled,
 )
 
 SERVICE: Final = "order"
@@ -188,19 +188,15 @@ class Order:
     def saga_failed(self, event: Envelope[Event], reason: CancelReason) -> None:
         """PaymentFailed / InventoryFailed: a live order is cancelled so others compensate."""
         if self.record(event) and not self.is_terminal:
-            self._cancel(
-                reason,
-                follow_up(
-                    event, OrderCancelled(order_id=self.order_id, reason=reason), producer=SERVICE
-                ),
-            )
+            cancelled = order_cancelled(self.order_id, reason)
+            self._cancel(reason, follow_up(event, cancelled, producer=SERVICE))
 
     def cancel_by_customer(self) -> bool:
         """Cancel from any status but CANCELLED (a CONFIRMED order gets compensated)."""
         if self.status is OrderStatus.CANCELLED:
             return False
         reason = CancelReason.CUSTOMER_CANCELLED
-        cancelled = OrderCancelled(order_id=self.order_id, reason=reason)
+        cancelled = order_cancelled(self.order_id, reason)
         self._cancel(reason, new_envelope(cancelled, producer=SERVICE))
         return True
 

@@ -12,12 +12,15 @@ from shared_events.contracts.inventory import (
 from shared_events.contracts.orders import (
     DEFAULT_CURRENCY,
     CancelReason,
+    CancelReasonV1,
     Currency,
     OrderCancelled,
+    OrderCancelledV1,
     OrderConfirmed,
     OrderCreated,
     OrderCreatedV1,
     OrderLine,
+    order_cancelled,
     upcast_order_created_v1,
 )
 from shared_events.contracts.payments import (
@@ -30,6 +33,7 @@ from shared_events.contracts.payments import (
 __all__ = [
     "DEFAULT_CURRENCY",
     "CancelReason",
+    "CancelReasonV1",
     "Cents",
     "Currency",
     "Event",
@@ -38,6 +42,7 @@ __all__ = [
     "ItemsReleased",
     "ItemsReserved",
     "OrderCancelled",
+    "OrderCancelledV1",
     "OrderConfirmed",
     "OrderCreated",
     "OrderCreatedV1",
@@ -52,5 +57,6 @@ __all__ = [
     "ReservedItem",
     "SagaEvent",
     "Sku",
+    "order_cancelled",
     "upcast_order_created_v1",
 ]

@@ -2,6 +2,7 @@
 
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +22,22 @@ class CancelReason(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     OUT_OF_STOCK = "out_of_stock"
     CUSTOMER_CANCELLED = "customer_cancelled"
+    TIMED_OUT = "timed_out"  # since OrderCancelled v2: not terminal within the saga deadline
+
+
+class _V1:
+    # The reasons `OrderCancelled` v1 was published with, frozen: readers of v1 reject any
+    # other value. Named `CancelReason` here so v1's schema stays exactly as committed.
+    class CancelReason(StrEnum):
+        """Why an order was cancelled."""
+
+        PAYMENT_FAILED = "payment_failed"
+        OUT_OF_STOCK = "out_of_stock"
+        CUSTOMER_CANCELLED = "customer_cancelled"
+
+
+CancelReasonV1 = _V1.CancelReason
+"""The cancel reasons `OrderCancelled` v1 can carry (every one of them is a `CancelReason`)."""
 
 
 class OrderLine(BaseModel):
@@ -72,10 +89,36 @@ class OrderConfirmed(_OrderEvent):
     event_version: ClassVar[int] = 1
 
 
-class OrderCancelled(_OrderEvent):
+class OrderCancelledV1(_OrderEvent):
     """The order is cancelled; payment and inventory compensate what they hold."""
+
+    # The title it was published under, so its committed schema stays as it is.
+    model_config = ConfigDict(frozen=True, extra="ignore", title="OrderCancelled")
 
     event_type: ClassVar[str] = "OrderCancelled"
     event_version: ClassVar[int] = 1
 
+    reason: CancelReasonV1
+
+
+class OrderCancelled(_OrderEvent):
+    """The order is cancelled; payment and inventory compensate what they hold."""
+
+    # v2 adds the reason `timed_out`. A v1 payload reads as v2 unchanged (every v1 reason is a
+    # v2 reason), so no upcaster is registered; the schema gate checks that v2 reads v1 data.
+    event_type: ClassVar[str] = "OrderCancelled"
+    event_version: ClassVar[int] = 2
+
     reason: CancelReason
+
+
+def order_cancelled(order_id: UUID, reason: CancelReason) -> OrderCancelled | OrderCancelledV1:
+    """The `OrderCancelled` to publish: v1 when v1 can say it, v2 only for newer reasons.
+
+    Readers on the previous contracts release (2.0) know v1 only and dead-letter a v2 as an
+    unsupported version, so during a rolling upgrade they keep compensating every order but
+    a timed-out one (upgrade them first; see the CHANGELOG).
+    """
+    if reason.value in {old.value for old in CancelReasonV1}:
+        return OrderCancelledV1(order_id=order_id, reason=CancelReasonV1(reason.value))
+    return OrderCancelled(order_id=order_id, reason=reason)
