@@ -1,8 +1,8 @@
-"""Runs a service's outbox relay and event consumer in background threads."""
+"""Runs a service's outbox relay, event consumer and other loops in background threads."""
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -11,13 +11,27 @@ from shared_events.kafka.relay import OutboxRelay
 
 log = structlog.get_logger(__name__)
 
+Loop = Callable[[threading.Event], None]
+"""A background loop of a service: runs until the event is set, then returns."""
+
 
 class DeliveryWorker:
-    """Starts the relay and the consumer beside a web app, and drains them on stop."""
+    """Starts the relay, the consumer and the service's own `loops` beside a web app.
 
-    def __init__(self, relay: OutboxRelay | None, consumer: EventConsumer | None) -> None:
+    On stop each loop finishes what it is doing (the consumer its batch and offsets) and the
+    threads are joined. `loops` (name -> loop) are the service's periodic jobs, such as the
+    order service's saga deadline; they count for `alive`, not for readiness.
+    """
+
+    def __init__(
+        self,
+        relay: OutboxRelay | None,
+        consumer: EventConsumer | None,
+        loops: Mapping[str, Loop] | None = None,
+    ) -> None:
         self.relay = relay
         self.consumer = consumer
+        self.loops = dict(loops or {})
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -49,6 +63,8 @@ class DeliveryWorker:
             self._spawn("outbox-relay", self.relay.run)
         if self.consumer is not None:
             self._spawn("event-consumer", self.consumer.run)
+        for name, loop in self.loops.items():
+            self._spawn(name, loop)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Ask the loops to finish their batch and commit, then wait; False if one hung."""
@@ -62,7 +78,7 @@ class DeliveryWorker:
         self._threads = []
         return not hung
 
-    def _spawn(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+    def _spawn(self, name: str, loop: Loop) -> None:
         def guarded() -> None:
             try:
                 loop(self._stop)
