@@ -50,6 +50,18 @@ class FakeOrderRepository:
         for order in changed:
             self._orders[order.order_id] = order
 
+    def claim_overdue(self, placed_before: datetime, *, limit: int) -> list[Order]:
+        overdue = sorted(
+            (
+                o
+                for o in self._orders.values()
+                if not o.is_terminal and o.created_at < placed_before
+            ),
+            key=lambda o: (o.created_at, str(o.order_id)),
+        )[:limit]
+        self._seen.update((o.order_id, o) for o in overdue)
+        return overdue
+
     def find(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int
     ) -> list[Order]:

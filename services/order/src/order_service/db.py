@@ -27,6 +27,9 @@ from order_service.tables import catalog, idempotency_keys, order_history, order
 from shared_events import CancelReason, Envelope, Event
 from shared_events.kafka.rows import array, unnest
 
+_OPEN = [status.value for status in OrderStatus if status not in TERMINAL]
+"""Statuses of an order whose saga is not over."""
+
 
 def orders_by_status(conn: Connection) -> tuple[dict[str, int], float]:
     """Orders per status, and the age in seconds of the oldest one not yet terminal (0: none)."""
@@ -36,11 +39,10 @@ def orders_by_status(conn: Connection) -> tuple[dict[str, int], float]:
             select(orders.c.status, func.count()).group_by(orders.c.status)
         )
     }
-    open_statuses = [status.value for status in OrderStatus if status not in TERMINAL]
     oldest = conn.execute(
         select(
             func.coalesce(func.extract("epoch", func.now() - func.min(orders.c.created_at)), 0)
-        ).where(orders.c.status.in_(open_statuses))
+        ).where(orders.c.status.in_(_OPEN))
     ).scalar_one()
     return counts, max(0.0, float(oldest))
 
@@ -144,6 +146,26 @@ class SqlOrderRepository:
             self._session.execute(_insert_history(new_history))
         for order in changed:
             self._stored_history[order.order_id] = len(order.history)
+
+    def claim_overdue(self, placed_before: datetime, *, limit: int) -> list[Order]:
+        """Lock up to `limit` open orders placed before `placed_before`, oldest first.
+
+        Rows another transaction holds are skipped (SKIP LOCKED), so concurrent claimers
+        share the backlog instead of queueing on it. The status condition holds under the
+        lock: PostgreSQL re-checks it on the newest row version before locking, so an order
+        confirmed meanwhile is not claimed, and none is confirmed while we hold it (every
+        writer locks its orders FOR UPDATE first).
+        """
+        query = (
+            select(orders)
+            .where(orders.c.status.in_(_OPEN), orders.c.created_at < placed_before)
+            .order_by(orders.c.created_at, orders.c.order_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = self._load(self._session.execute(query).all())
+        self._seen.update((order.order_id, order) for order in claimed)
+        return claimed
 
     def find(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int

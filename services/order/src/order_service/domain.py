@@ -200,6 +200,17 @@ class Order:
         self._cancel(reason, new_envelope(cancelled, producer=SERVICE))
         return True
 
+    def time_out(self) -> bool:
+        """The saga deadline passed: a live order is CANCELLED(timed_out) so others compensate.
+
+        False (nothing to do) once the saga is over: a CONFIRMED order is never timed out.
+        """
+        if self.is_terminal:
+            return False
+        reason = CancelReason.TIMED_OUT
+        self._cancel(reason, new_envelope(order_cancelled(self.order_id, reason), producer=SERVICE))
+        return True
+
     def _cancel(self, reason: CancelReason, event: Envelope[Event]) -> None:
         self.status = OrderStatus.CANCELLED
         self.cancel_reason = reason

@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID, uuid4
@@ -46,6 +47,7 @@ class OrderRepository(Protocol):
     ) -> dict[UUID, Order]: ...
     def save(self, order: Order) -> None: ...
     def save_many(self, changed: Sequence[Order]) -> None: ...
+    def claim_overdue(self, placed_before: datetime, *, limit: int) -> list[Order]: ...
     def find(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int
     ) -> list[Order]: ...
@@ -101,6 +103,14 @@ class CancelOrder:
     order_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class TimeOutOrders:
+    """Cancel open orders placed before `placed_before` (the saga deadline ago), `limit` at most."""
+
+    placed_before: datetime
+    limit: int
+
+
 def place_order(cmd: PlaceOrder, uow: UnitOfWork) -> Order:
     """Store a PENDING order priced from the local catalog (or the one this key created)."""
     order_id = uuid4()
@@ -136,6 +146,18 @@ def cancel_order(cmd: CancelOrder, uow: UnitOfWork) -> Order | None:
             log.info("order_cancelled", correlation_id=str(order.order_id), reason="customer")
         uow.commit()
     return order
+
+
+def time_out_orders(cmd: TimeOutOrders, uow: UnitOfWork) -> list[Order]:
+    """Cancel (timed_out) the overdue open orders no other instance holds; returns them."""
+    with uow:
+        overdue = uow.orders.claim_overdue(cmd.placed_before, limit=cmd.limit)
+        timed_out = [order for order in overdue if order.time_out()]
+        uow.orders.save_many(timed_out)
+        uow.commit()
+    for order in timed_out:
+        log.info("order_cancelled", correlation_id=str(order.order_id), reason="timed_out")
+    return timed_out
 
 
 def payments_processed(events: Sequence[Envelope[PaymentProcessed]], uow: UnitOfWork) -> None:
