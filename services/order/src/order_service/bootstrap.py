@@ -1,4 +1,4 @@
-"""Wiring: settings -> engine, unit of work, consumer, relay, app. Every part is overridable."""
+"""Wiring: settings -> engine, unit of work, consumer, relay, deadline, app; all overridable."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from order_service.api import create_app
 from order_service.consumer import HANDLERS, TOPICS
+from order_service.deadline import SagaDeadline
 from order_service.metrics import Metrics
 from order_service.peers import Peers
 from order_service.settings import Settings
@@ -50,6 +51,7 @@ def bootstrap(
     with_relay: bool = True,
     make_consumer: Callable[[Settings, sessionmaker[Session]], EventConsumer] | None = None,
     make_relay: Callable[[Settings, Engine], OutboxRelay] | None = None,
+    with_deadline: bool = True,
 ) -> Service:
     """Wire one instance; the FastAPI lifespan starts and drains the background parts."""
     engine = engine or create_engine(
@@ -72,13 +74,14 @@ def bootstrap(
     )
     metrics.watch_orders(engine)
     metrics.count_sagas_ended(session_factory)
+    loops = {"saga-deadline": saga_deadline(settings, session_factory).run} if with_deadline else {}
     delivery = Delivery(
-        DeliveryWorker(relay, consumer), engine, outbox, settings.kafka_bootstrap_servers
+        DeliveryWorker(relay, consumer, loops), engine, outbox, settings.kafka_bootstrap_servers
     )
     service = Service(settings, engine, session_factory, delivery, metrics)
 
     if with_api:
-        has_workers = consumer is not None or relay is not None
+        has_workers = consumer is not None or relay is not None or bool(loops)
         service.app = create_app(
             service.uow,
             delivery.readiness,
@@ -112,6 +115,15 @@ def default_consumer(settings: Settings, session_factory: sessionmaker[Session])
         dead_letter_topic=dead_letter_topic(settings.consumer_group),
         batch_max=settings.consumer_batch_max,
         batch_wait_s=settings.consumer_batch_wait_ms / 1000,
+    )
+
+
+def saga_deadline(settings: Settings, session_factory: sessionmaker[Session]) -> SagaDeadline:
+    """The loop cancelling orders still open `ORDER_SAGA_DEADLINE_S` after they were placed."""
+    return SagaDeadline(
+        lambda: SqlUnitOfWork(session_factory),
+        deadline_s=settings.saga_deadline_s,
+        every_s=settings.saga_deadline_check_s,
     )
 
 

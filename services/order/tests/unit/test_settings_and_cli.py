@@ -102,3 +102,71 @@ def test_bad_usage_exits_2_with_one_line(capsys, argv):
 
     assert exited.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_saga_deadline_defaults_to_300_s_checked_every_5_s(monkeypatch):
+    for name in ("SAGA_DEADLINE_S", "SAGA_DEADLINE_CHECK_S", "SAGA_STUCK_AFTER_S"):
+        monkeypatch.delenv(f"ORDER_{name}", raising=False)
+
+    settings = Settings()
+
+    assert (settings.saga_deadline_s, settings.saga_deadline_check_s) == (300.0, 5.0)
+    assert settings.saga_stuck_after_s == 60.0
+
+
+def test_a_short_deadline_for_tests_is_accepted(monkeypatch):
+    monkeypatch.setenv("ORDER_SAGA_DEADLINE_S", "8")
+    monkeypatch.setenv("ORDER_SAGA_DEADLINE_CHECK_S", "0.5")
+    monkeypatch.setenv("ORDER_SAGA_STUCK_AFTER_S", "2")
+
+    settings = Settings()
+
+    assert (settings.saga_deadline_s, settings.saga_deadline_check_s) == (8.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORDER_SAGA_DEADLINE_S", "0"),
+        ("ORDER_SAGA_DEADLINE_S", "-5"),
+        ("ORDER_SAGA_DEADLINE_S", "inf"),
+        ("ORDER_SAGA_DEADLINE_S", "soon"),
+        ("ORDER_SAGA_DEADLINE_CHECK_S", "0"),
+        ("ORDER_SAGA_DEADLINE_CHECK_S", "nan"),
+    ],
+)
+def test_serve_with_a_bad_deadline_exits_1_with_one_line_naming_it(
+    monkeypatch, capsys, variable, value
+):
+    monkeypatch.setenv(variable, value)
+
+    assert main(["serve"]) == 1
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert variable.removeprefix("ORDER_").lower() in line
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"ORDER_SAGA_DEADLINE_S": "60"}, "ORDER_SAGA_STUCK_AFTER_S"),  # stuck: 60 s by default
+        (
+            {
+                "ORDER_SAGA_DEADLINE_S": "8",
+                "ORDER_SAGA_STUCK_AFTER_S": "2",
+                "ORDER_SAGA_DEADLINE_CHECK_S": "10",
+            },
+            "ORDER_SAGA_DEADLINE_CHECK_S",
+        ),
+    ],
+)
+def test_a_deadline_below_its_warning_or_check_interval_exits_1_naming_both(
+    monkeypatch, capsys, settings, named
+):
+    for variable, value in settings.items():
+        monkeypatch.setenv(variable, value)
+
+    assert main(["serve"]) == 1
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert named in line and "ORDER_SAGA_DEADLINE_S" in line
