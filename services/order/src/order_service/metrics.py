@@ -2,8 +2,8 @@
 
 The saga's common set (`shared_events.runtime.metrics`): HTTP, events handled, handler and
 batch durations, outbox backlog, relay latency, consumer lag and dead letters. The order
-service owns the saga's outcome, so it adds sagas ended (duration by outcome), orders by
-status and the age of the oldest open order.
+service owns the saga's outcome, so it adds sagas ended (duration by outcome), sagas timed
+out, orders by status and the age of the oldest open order.
 """
 
 from collections.abc import Iterable, Sequence
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from order_service.db import orders_by_status
 from order_service.domain import SERVICE, OrderStatus
 from order_service.unit_of_work import SAGAS_ENDED, SagaEnded
+from shared_events import CancelReason
 from shared_events.runtime.after_commit import on_commit
 from shared_events.runtime.metrics import SCRAPE_STATEMENT_TIMEOUT_MS, ServiceMetrics
 
@@ -39,6 +40,13 @@ class Metrics(ServiceMetrics):
             buckets=SAGA_BUCKETS,
             registry=self.registry,
         )
+        self.sagas_timed_out = Counter(
+            "saga_timed_out",
+            "Sagas cancelled as timed_out: not terminal within ORDER_SAGA_DEADLINE_S",
+            ["service"],
+            registry=self.registry,
+        )
+        self.sagas_timed_out.labels(self.service)  # 0 until the first, so rate() sees it
 
     def order_placed(self) -> None:
         """`POST /orders` committed a new order."""
@@ -50,6 +58,8 @@ class Metrics(ServiceMetrics):
         for saga in ended:
             seconds = max(0.0, (now - saga.created_at).total_seconds())
             self.saga_duration.labels(self.service, saga.outcome).observe(seconds)
+            if saga.reason is CancelReason.TIMED_OUT:
+                self.sagas_timed_out.labels(self.service).inc()
 
     def count_sagas_ended(self, sessions: sessionmaker[Session]) -> None:
         """Observe the sagas every committed transaction of `sessions` ended."""

@@ -15,7 +15,7 @@ from order_service.db import (
     SqlOrderRepository,
 )
 from order_service.tables import outbox as outbox_table
-from shared_events import Envelope, Event, OrderCancelled, OrderConfirmed
+from shared_events import CancelReason, Envelope, Event, OrderCancelled, OrderConfirmed
 from shared_events.kafka.outbox import Outbox, write_staged
 from shared_events.runtime.after_commit import note
 
@@ -31,6 +31,7 @@ class SagaEnded:
 
     outcome: str  # confirmed | cancelled
     created_at: datetime
+    reason: CancelReason | None = None  # why it was cancelled
 
 
 class SqlUnitOfWork:
@@ -87,11 +88,9 @@ class SqlUnitOfWork:
             for event in order.pending_events:
                 self._outbox.add(self.session, event)
                 if event.event_type in _OUTCOMES:
-                    note(
-                        self.session,
-                        SAGAS_ENDED,
-                        SagaEnded(_OUTCOMES[event.event_type], order.created_at),
-                    )
+                    outcome = _OUTCOMES[event.event_type]
+                    reason = order.cancel_reason if outcome == "cancelled" else None
+                    note(self.session, SAGAS_ENDED, SagaEnded(outcome, order.created_at, reason))
             order.pending_events.clear()
         if self._owns_transaction:
             write_staged(self.session)
