@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from saga_infra import demo, services, stack
+from saga_infra import groups as group_spread
 from saga_infra.services import SERVICES
 from saga_infra.settings import Settings
 
@@ -16,21 +17,38 @@ READY_TIMEOUT_S = 90.0
 
 
 def up(settings: Settings, progress: Progress) -> list[str]:
-    """Infra, topics, migrations, the three services and demo data; returns what it started."""
+    """Infra, topics, migrations, the services (`SERVICE_REPLICAS` of each) and demo data;
+    returns what it started (instances by name: `order`, `order-2`, ...)."""
+    wanted = services.instances()
     started = list(stack.up(settings, progress).started)
     for service in SERVICES:
         progress(f"{service.name}: migrating schema")
         services.migrate(settings, service)
-    for service in SERVICES:
-        if services.running_pid(settings, service) is None:
-            pid = services.start(settings, service)
-            started.append(service.name)
-            progress(f"{service.name}: started pid {pid}, log {service.log_file(settings)}")
-    for service in SERVICES:
-        services.wait_ready(settings, service, READY_TIMEOUT_S)
-        progress(f"{service.name}: ready at {service.url}")
+    for instance in wanted:
+        if services.running_pid(settings, instance) is None:
+            pid = services.start(settings, instance)
+            started.append(instance.instance)
+            progress(f"{instance.instance}: started pid {pid}, log {instance.log_file(settings)}")
+    for instance in wanted:
+        services.wait_ready(settings, instance, READY_TIMEOUT_S)
+        progress(f"{instance.instance}: ready at {instance.url}")
+    if len(wanted) > len(SERVICES):
+        show_spread(settings, wanted, progress)
     load_demo(progress)
     return started
+
+
+def show_spread(settings: Settings, wanted: list[services.Service], progress: Progress) -> None:
+    """Print which member of each consumer group holds which partitions."""
+    groups = {f"{s.name}-service": sum(1 for w in wanted if w.name == s.name) for s in SERVICES}
+    spread = group_spread.wait_spread(settings.kafka_bootstrap, groups)
+    names = {
+        pid: instance.instance
+        for instance in wanted
+        if (pid := services.running_pid(settings, instance)) is not None
+    }
+    for line in group_spread.lines(spread, names):
+        progress(line)
 
 
 def load_demo(progress: Progress) -> None:
@@ -42,15 +60,21 @@ def load_demo(progress: Progress) -> None:
 
 
 def down(settings: Settings, progress: Progress) -> None:
-    """Stop the three services this stack started (the infra keeps running)."""
+    """Stop every service instance this stack started (the infra keeps running)."""
     for service in reversed(SERVICES):
-        stopped = services.stop(settings, service)
-        progress(f"{service.name}: {'stopped' if stopped else 'was not running'}")
+        for instance in reversed(services.started_instances(settings, service) or [service]):
+            stopped = services.stop(settings, instance)
+            progress(f"{instance.instance}: {'stopped' if stopped else 'was not running'}")
 
 
 def usage_lines(settings: Settings | None = None) -> list[str]:
     """What to do next, printed at the end of `make dev` (with the stack's Jaeger, Prometheus)."""
     order, payment, inventory = (service.url for service in SERVICES)
+    extra = [
+        f"{instance.instance:<11}{instance.url}/docs  (replica: same consumer group)"
+        for instance in services.instances()
+        if instance.replica > 1
+    ]
     observers = []
     if settings is not None and settings.jaeger:
         observers.append(f"jaeger     {settings.jaeger_url}  (query API: /api/traces)")
@@ -60,6 +84,7 @@ def usage_lines(settings: Settings | None = None) -> list[str]:
         f"order      {order}/docs",
         f"payment    {payment}/docs",
         f"inventory  {inventory}/docs",
+        *extra,
         *observers,
         "place an order:",
         f"  curl -s -X POST {order}/orders -H 'content-type: application/json' "
@@ -81,9 +106,9 @@ def e2e(settings: Settings, pytest_args: Sequence[str], progress: Progress) -> i
     try:
         return _pytest(settings, pytest_args)
     finally:
-        for service in reversed(SERVICES):
-            if service.name in started:
-                services.stop(settings, service)
+        for instance in reversed(services.instances()):
+            if instance.instance in started:
+                services.stop(settings, instance)
         if {"kafka", "postgres", "jaeger", "prometheus"} & set(started):
             stack.down(settings)
         progress(f"e2e: stopped what it started ({', '.join(started) or 'nothing'})")

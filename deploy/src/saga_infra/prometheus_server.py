@@ -18,9 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from saga_infra import processes
+from saga_infra import processes, services
 from saga_infra.errors import MissingToolError, StackError
-from saga_infra.services import SERVICES
 from saga_infra.settings import Settings
 
 JOB = "saga"
@@ -138,7 +137,10 @@ def write_service_targets(settings: Settings) -> Path:
     return write_targets(
         settings,
         SERVICES_TARGETS,
-        [(f"127.0.0.1:{service.port}", {"service": service.name}) for service in SERVICES],
+        [
+            (f"127.0.0.1:{instance.port}", {"service": instance.name})
+            for instance in services.instances()
+        ],
     )
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +22,20 @@ class ServiceError(RuntimeError):
     """A service could not be migrated, started or stopped; the message says why."""
 
 
+REPLICA_PORT_STEP = 10
+"""Replica n of a service listens on its port + 10 * (n - 1): order 8001, 8011, 8021, ..."""
+
+MAX_REPLICAS = 6
+"""The saga's topics have 6 partitions by default: more members of a group would idle."""
+
+
 @dataclass(frozen=True)
 class Service:
-    """One service of the saga as `make dev` runs it."""
+    """One service of the saga as `make dev` runs it: replica 1 of it, or another replica."""
 
     name: str
     default_port: int
+    replica: int = 1
 
     @property
     def module(self) -> str:
@@ -38,12 +46,23 @@ class Service:
         return self.name.upper()
 
     @property
+    def instance(self) -> str:
+        """`order` for replica 1, `order-2` for the second, ...: names its PID and log files."""
+        return self.name if self.replica == 1 else f"{self.name}-{self.replica}"
+
+    @property
     def port(self) -> int:
-        return int(os.environ.get(f"{self.prefix}_HTTP_PORT", self.default_port))
+        base = int(os.environ.get(f"{self.prefix}_HTTP_PORT", self.default_port))
+        return base + REPLICA_PORT_STEP * (self.replica - 1)
 
     @property
     def url(self) -> str:
-        return os.environ.get(f"{self.prefix}_URL", f"http://127.0.0.1:{self.port}")
+        own = f"http://127.0.0.1:{self.port}"
+        return os.environ.get(f"{self.prefix}_URL", own) if self.replica == 1 else own
+
+    def replicas(self, count: int) -> list[Service]:
+        """Replicas 1..count of this service."""
+        return [Service(self.name, self.default_port, n) for n in range(1, count + 1)]
 
     def env(self, settings: Settings) -> dict[str, str]:
         """Process environment pointing the service at this stack's Kafka and Postgres."""
@@ -65,21 +84,57 @@ class Service:
             f"{self.prefix}_HTTP_PORT": str(self.port),
             # Where its peers answer (the order service's operator pages read them) and
             # where this stack's Jaeger UI is (they link to it).
-            **{f"{self.prefix}_{peer.prefix}_URL": peer.url for peer in SERVICES if peer != self},
+            **{
+                f"{self.prefix}_{peer.prefix}_URL": peer.url
+                for peer in SERVICES
+                if peer.name != self.name
+            },
             f"{self.prefix}_JAEGER_UI_URL": settings.jaeger_url,
         }
 
     def pid_file(self, settings: Settings) -> Path:
-        return settings.run_dir / f"{self.name}-service.pid"
+        return settings.run_dir / f"{self.instance}-service.pid"
 
     def log_file(self, settings: Settings) -> Path:
-        return settings.log_dir / f"{self.name}-service.log"
+        return settings.log_dir / f"{self.instance}-service.log"
 
 
 # The service processes this process started, so the exit status of one that died is known.
 _started: dict[int, subprocess.Popen[bytes]] = {}
 
 SERVICES = (Service("order", 8001), Service("payment", 8002), Service("inventory", 8003))
+
+
+def replica_count(service: Service, environ: Mapping[str, str] | None = None) -> int:
+    """`<SERVICE>_REPLICAS`, else `SERVICE_REPLICAS`, else 1 (ServiceError when not 1..6)."""
+    env = os.environ if environ is None else environ
+    variable = f"{service.prefix}_REPLICAS"
+    if not env.get(variable, "").strip():
+        variable = "SERVICE_REPLICAS"
+    raw = env.get(variable, "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise ServiceError(f"{variable}={raw!r}: give a whole number from 1 to {MAX_REPLICAS}")
+    return int(raw)
+
+
+def instances(environ: Mapping[str, str] | None = None) -> list[Service]:
+    """Every replica of every service the environment asks for, replica 1 of each first."""
+    counts = {service.name: replica_count(service, environ) for service in SERVICES}
+    return sorted(
+        (replica for service in SERVICES for replica in service.replicas(counts[service.name])),
+        key=lambda s: (s.replica, SERVICES.index(Service(s.name, s.default_port))),
+    )
+
+
+def started_instances(settings: Settings, service: Service) -> list[Service]:
+    """The replicas of `service` that have a PID file in this stack (alive or not)."""
+    found = []
+    for pid_file in settings.run_dir.glob(f"{service.name}*-service.pid"):
+        stem = pid_file.name.removesuffix("-service.pid")
+        number = stem.removeprefix(service.name).removeprefix("-") or "1"
+        if number.isdigit():
+            found.append(Service(service.name, service.default_port, int(number)))
+    return sorted(found, key=lambda s: s.replica)
 
 
 def migrate(settings: Settings, service: Service) -> None:

@@ -57,19 +57,20 @@ class System:
 def bring_up(progress: Progress, name: str = "stack") -> System:
     """Start whatever of the stack in os.environ is not running (infra, migrations, services)."""
     settings = Settings.from_env(os.environ)
-    if stack.is_running(settings) and all(services.is_ready(s) for s in SERVICES):
+    wanted = services.instances()
+    if stack.is_running(settings) and all(services.is_ready(s) for s in wanted):
         progress(f"{name}: using the running stack in {settings.stack_dir}")
         return System(settings, name=name)
     progress(f"{name}: starting the stack in {settings.stack_dir}")
-    running = {s.name for s in SERVICES if services.running_pid(settings, s) is not None}
+    running = {s.instance for s in wanted if services.running_pid(settings, s) is not None}
     if stack.is_running(settings):
-        running |= {"kafka", "postgres"}
+        running |= {"kafka", "postgres", "jaeger", "prometheus"}
     system = System(settings, name=name)
     try:
         system.started = dev.up(settings, progress)
     except BaseException:
         # dev.up may have started part of it before failing: stop what was not running before.
-        everything = ["order", "payment", "inventory", "kafka", "postgres"]
+        everything = [s.instance for s in wanted] + ["kafka", "postgres", "jaeger", "prometheus"]
         system.started = [part for part in everything if part not in running]
         shut_down(system, progress)
         raise
@@ -78,8 +79,8 @@ def bring_up(progress: Progress, name: str = "stack") -> System:
 
 def shut_down(system: System, progress: Progress) -> None:
     """Stop the parts this run started; a stack that was already running keeps running."""
-    for service in reversed(SERVICES):
-        if service.name in system.started:
+    for service in reversed(services.instances()):
+        if service.instance in system.started:
             services.stop(system.settings, service)
     if {"kafka", "postgres", "jaeger", "prometheus"} & set(system.started):
         stack.down(system.settings)

@@ -1,5 +1,7 @@
 """How the event consumer joins its consumer group: the librdkafka settings it relies on."""
 
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +13,8 @@ def group_config(
     return {
         "bootstrap.servers": bootstrap_servers,
         "group.id": group_id,
+        # Which process a member of the group is (the broker lists members by client id).
+        "client.id": f"{group_id}@{socket.gethostname()}:{os.getpid()}",
         "enable.auto.commit": False,
         # We commit explicit offsets, and only of messages whose transaction committed.
         "enable.auto.offset.store": False,
