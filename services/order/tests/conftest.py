@@ -63,12 +63,19 @@ class FakeOrderRepository:
         return overdue
 
     def find(
-        self, *, customer_id: str | None, status: OrderStatus | None, limit: int
+        self,
+        *,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        stuck_before: datetime | None = None,
     ) -> list[Order]:
         found = [
             o
             for o in self._orders.values()
-            if customer_id in (None, o.customer_id) and status in (None, o.status)
+            if customer_id in (None, o.customer_id)
+            and status in (None, o.status)
+            and (stuck_before is None or (not o.is_terminal and o.created_at < stuck_before))
         ]
         found.sort(key=lambda o: (-o.created_at.timestamp(), str(o.order_id)))
         return found[:limit]

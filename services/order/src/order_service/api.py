@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -54,8 +55,12 @@ def create_app(
     metrics: Metrics,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     pages: APIRouter | None = None,
+    stuck_after_s: float = 60.0,
 ) -> FastAPI:
-    """The order service's FastAPI app; background workers come in through `lifespan`."""
+    """The order service's FastAPI app; background workers come in through `lifespan`.
+
+    `stuck_after_s` (ORDER_SAGA_STUCK_AFTER_S): an open order older than that is stuck.
+    """
     app = FastAPI(title="order service", version="1.0", lifespan=lifespan)
     app.state.uow_factory = uow_factory
 
@@ -114,10 +119,16 @@ def create_app(
         customer_id: Annotated[str | None, Query(min_length=1, pattern=NO_NUL)] = None,
         status: OrderStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        stuck: Annotated[
+            bool, Query(description="only open orders older than ORDER_SAGA_STUCK_AFTER_S")
+        ] = False,
     ) -> Any:
-        """Orders, newest first, optionally of one customer and/or in one status."""
+        """Orders, newest first, optionally of one customer, in one status, or stuck."""
+        stuck_before = datetime.now(UTC) - timedelta(seconds=stuck_after_s) if stuck else None
         with uow:
-            found = uow.orders.find(customer_id=customer_id, status=status, limit=limit)
+            found = uow.orders.find(
+                customer_id=customer_id, status=status, limit=limit, stuck_before=stuck_before
+            )
         return [OrderOut.of(order) for order in found]
 
     @app.post(

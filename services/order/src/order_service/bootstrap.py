@@ -88,6 +88,7 @@ def bootstrap(
             metrics,
             (lambda _app: delivery.running()) if has_workers else None,
             pages=operator_pages(settings, service.uow),
+            stuck_after_s=settings.saga_stuck_after_s,
         )
     return service
 

@@ -168,13 +168,21 @@ class SqlOrderRepository:
         return claimed
 
     def find(
-        self, *, customer_id: str | None, status: OrderStatus | None, limit: int
+        self,
+        *,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        stuck_before: datetime | None = None,
     ) -> list[Order]:
+        """Newest first; `stuck_before`: only open orders placed before it."""
         query = select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id).limit(limit)
         if customer_id is not None:
             query = query.where(orders.c.customer_id == customer_id)
         if status is not None:
             query = query.where(orders.c.status == status.value)
+        if stuck_before is not None:
+            query = query.where(orders.c.status.in_(_OPEN), orders.c.created_at < stuck_before)
         return self._load(self._session.execute(query).all())
 
     def seen(self) -> list[Order]:

@@ -49,7 +49,12 @@ class OrderRepository(Protocol):
     def save_many(self, changed: Sequence[Order]) -> None: ...
     def claim_overdue(self, placed_before: datetime, *, limit: int) -> list[Order]: ...
     def find(
-        self, *, customer_id: str | None, status: OrderStatus | None, limit: int
+        self,
+        *,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        stuck_before: datetime | None = None,
     ) -> list[Order]: ...
     def seen(self) -> list[Order]: ...
 

@@ -5,10 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text, update
 
 from order_service.consumer import HANDLERS
-from order_service.tables import outbox
+from order_service.tables import orders, outbox
 from shared_events.runtime.metrics import sample_value
 
 pytestmark = pytest.mark.integration
@@ -154,7 +154,25 @@ def test_listing_filters_by_customer_and_status(client, catalog):
     assert len(one) == 1
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"status": "LOST"}])
+def test_listing_stuck_orders_finds_the_open_ones_past_the_threshold(client, catalog, order_engine):
+    old, fresh, cancelled = (place(client, ("SKU-1", 1)).json()["order_id"] for _ in range(3))
+    client.post(f"/orders/{cancelled}/cancel")
+    with order_engine.begin() as connection:
+        connection.execute(
+            update(orders)
+            .where(orders.c.order_id.in_([old, cancelled]))
+            .values(created_at=func.now() - text("interval '2 minutes'"))
+        )
+
+    stuck = client.get("/orders", params={"stuck": "true"}).json()
+
+    assert [o["order_id"] for o in stuck] == [old]
+    assert {o["order_id"] for o in client.get("/orders").json()} == {old, fresh, cancelled}
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 501}, {"status": "LOST"}, {"stuck": "maybe"}]
+)
 def test_listing_with_a_bad_query_is_a_422(client, params):
     response = client.get("/orders", params=params)
 
