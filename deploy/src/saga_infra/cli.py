@@ -93,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     e2e_parser = commands.add_parser("e2e", help="run pytest on a running system or a local one")
     e2e_parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         if args.command == "up":
             return _up(settings)
         if args.command in ("down", "reset"):

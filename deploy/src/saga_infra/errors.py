@@ -17,3 +17,9 @@ class PortInUseError(StackError):
     """A port the stack needs is taken by a process that is not ours."""
 
     exit_code = 1
+
+
+class BadSettingError(StackError):
+    """A stack variable has a value it cannot take; the message names it."""
+
+    exit_code = 2

@@ -1,4 +1,12 @@
-"""A single-node Apache Kafka broker in KRaft mode (combined broker + controller) on the JDK."""
+"""Apache Kafka in KRaft mode on the JDK: one node, or a cluster of `KAFKA_BROKERS` nodes.
+
+Every node runs both roles (combined broker + controller): node n listens on
+`KAFKA_PORT + 2(n-1)` for clients and `KAFKA_CONTROLLER_PORT + 2(n-1)` for the quorum, so
+the defaults give 9092/9093, 9094/9095, 9096/9097. A single node keeps its files where they
+always were (`$STACK_DIR/kafka/{server.properties,data}`, `run/kafka.pid`); node n of a
+cluster has `kafka/node-n/`, `run/kafka-n.pid` and `log/kafka-n.log`. With three nodes,
+topics get replication factor 3 and `min.insync.replicas=2`: one broker can be down.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -45,21 +54,53 @@ logger.request.level = WARN
 """
 
 
-def pid_file(settings: Settings) -> Path:
-    return settings.run_dir / "kafka.pid"
+def nodes(settings: Settings) -> list[int]:
+    """The node ids of this stack's Kafka: [1], or [1, 2, 3] with KAFKA_BROKERS=3."""
+    return list(range(1, settings.kafka_brokers + 1))
 
 
-def log_file(settings: Settings) -> Path:
-    return settings.log_dir / "kafka.log"
+def _clustered(settings: Settings) -> bool:
+    return settings.kafka_brokers > 1
 
 
-def config_file(settings: Settings) -> Path:
-    return settings.kafka_dir / "server.properties"
+def broker_port(settings: Settings, node: int = 1) -> int:
+    return settings.kafka_port + 2 * (node - 1)
 
 
-def running_pid(settings: Settings) -> int | None:
-    """PID of this stack's broker, if it runs (its command line names our config file)."""
-    return processes.owned_pid(pid_file(settings), str(config_file(settings)))
+def controller_port(settings: Settings, node: int = 1) -> int:
+    return settings.kafka_controller_port + 2 * (node - 1)
+
+
+def node_dir(settings: Settings, node: int = 1) -> Path:
+    return settings.kafka_dir / f"node-{node}" if _clustered(settings) else settings.kafka_dir
+
+
+def data_dir(settings: Settings, node: int = 1) -> Path:
+    return node_dir(settings, node) / "data" if _clustered(settings) else settings.kafka_data_dir
+
+
+def pid_file(settings: Settings, node: int = 1) -> Path:
+    name = f"kafka-{node}.pid" if _clustered(settings) else "kafka.pid"
+    return settings.run_dir / name
+
+
+def log_file(settings: Settings, node: int = 1) -> Path:
+    name = f"kafka-{node}.log" if _clustered(settings) else "kafka.log"
+    return settings.log_dir / name
+
+
+def config_file(settings: Settings, node: int = 1) -> Path:
+    return node_dir(settings, node) / "server.properties"
+
+
+def running_pid(settings: Settings, node: int = 1) -> int | None:
+    """PID of a node of this stack's Kafka, if it runs (its command line names its config)."""
+    return processes.owned_pid(pid_file(settings, node), str(config_file(settings, node)))
+
+
+def running_pids(settings: Settings) -> dict[int, int | None]:
+    """Every node's PID (None: not running)."""
+    return {node: running_pid(settings, node) for node in nodes(settings)}
 
 
 def kafka_version(pom: Path) -> str:
@@ -115,46 +156,59 @@ def ensure_jars(settings: Settings, progress: Callable[[str], None]) -> None:
     (libs / ".resolved").write_text(_pom_digest(settings))
 
 
-def write_config(settings: Settings) -> Path:
-    """Write server.properties for this stack's ports and dirs (rewritten on every start)."""
-    host, port = settings.kafka_host, settings.kafka_port
-    controller = settings.kafka_controller_port
+def write_config(settings: Settings, node: int = 1) -> Path:
+    """Write a node's server.properties for this stack's ports and dirs (at every start)."""
+    host = settings.kafka_host
+    port, controller = broker_port(settings, node), controller_port(settings, node)
+    replicas = settings.kafka_replication
+    in_sync = str(min(2, replicas))
+    voters = ",".join(f"{n}@{host}:{controller_port(settings, n)}" for n in nodes(settings))
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{controller}",
+        "node.id": str(node),
+        "controller.quorum.voters": voters,
         "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
         "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(settings.kafka_data_dir),
+        "log.dirs": str(data_dir(settings, node)),
         "num.partitions": str(settings.topic_partitions),
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": in_sync,
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": in_sync,
         "auto.create.topics.enable": "false",
         "group.initial.rebalance.delay.ms": "0",
     }
-    path = config_file(settings)
+    path = config_file(settings, node)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
-    (settings.kafka_dir / "log4j2.properties").write_text(_LOG4J2)
+    (node_dir(settings, node) / "log4j2.properties").write_text(_LOG4J2)
     return path
 
 
-def format_storage(settings: Settings, java: str) -> None:
-    """Format the KRaft metadata log once; later starts reuse the data dir."""
-    if (settings.kafka_data_dir / "meta.properties").is_file():
+def cluster_id(settings: Settings) -> str:
+    """The KRaft cluster id every node is formatted with (made once, kept in the stack)."""
+    stamp = settings.kafka_dir / "cluster.id"
+    if stamp.is_file():
+        return stamp.read_text().strip()
+    made = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(made + "\n")
+    return made
+
+
+def format_storage(settings: Settings, java: str, node: int = 1) -> None:
+    """Format a node's KRaft metadata log once; later starts reuse its data dir."""
+    if (data_dir(settings, node) / "meta.properties").is_file():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     argv = [java, *_classpath(settings), STORAGE_TOOL_MAIN, "format", "--ignore-formatted"]
-    argv += ["-t", cluster_id, "-c", str(config_file(settings))]
-    log = log_file(settings)
+    argv += ["-t", cluster_id(settings), "-c", str(config_file(settings, node))]
+    log = log_file(settings, node)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
         done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120)
@@ -162,22 +216,32 @@ def format_storage(settings: Settings, java: str) -> None:
         raise StackError(f"formatting Kafka storage failed; see {log}")
 
 
-def start(settings: Settings, java: str) -> int:
-    """Spawn the broker detached and record its PID; readiness is `wait_ready`'s job."""
-    config = write_config(settings)
-    format_storage(settings, java)
+def start(settings: Settings, java: str, node: int = 1) -> int:
+    """Spawn one node detached and record its PID; readiness is `wait_ready`'s job."""
+    config = write_config(settings, node)
+    format_storage(settings, java, node)
+    where = node_dir(settings, node)
     argv = [java, *shlex.split(settings.kafka_heap_opts), *_JVM_OPTS]
-    argv += [f"-Dlog4j2.configurationFile={settings.kafka_dir / 'log4j2.properties'}"]
+    argv += [f"-Dlog4j2.configurationFile={where / 'log4j2.properties'}"]
     argv += [f"-Dkafka.logs.dir={settings.log_dir}", *_classpath(settings), KAFKA_MAIN, str(config)]
-    pid = processes.spawn_detached(argv, log_file(settings), cwd=settings.kafka_dir)
-    processes.write_pid(pid_file(settings), pid)
+    pid = processes.spawn_detached(argv, log_file(settings, node), cwd=where)
+    processes.write_pid(pid_file(settings, node), pid)
     return pid
+
+
+def start_missing(settings: Settings, java: str) -> dict[int, int]:
+    """Start every node that is not running; the PIDs of those it started."""
+    return {
+        node: start(settings, java, node)
+        for node, pid in running_pids(settings).items()
+        if pid is None
+    }
 
 
 def answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:
     """True once the broker answers a metadata request."""
-    host, _, port = bootstrap.rpartition(":")
-    if not processes.port_open(host, int(port)):
+    addresses = [address.rpartition(":") for address in bootstrap.split(",")]
+    if not any(processes.port_open(host, int(port)) for host, _, port in addresses):
         return False
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
@@ -187,30 +251,36 @@ def answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:
     return True
 
 
-def wait_ready(settings: Settings, pid: int, timeout: float) -> None:
+def wait_ready(settings: Settings, pid: int, timeout: float, node: int = 1) -> None:
+    """Wait until a node answers metadata requests on its own port."""
+    log = log_file(settings, node)
+
     def ready() -> bool:
         if not processes.is_alive(pid):
-            raise StackError(f"Kafka exited during startup; see {log_file(settings)}")
-        return answers_metadata(settings.kafka_bootstrap)
+            raise StackError(f"Kafka exited during startup; see {log}")
+        return answers_metadata(f"{settings.kafka_host}:{broker_port(settings, node)}")
 
     if not processes.wait_until(ready, timeout, interval=0.3):
-        raise StackError(f"Kafka not ready within {timeout:.0f} s; see {log_file(settings)}")
+        raise StackError(f"Kafka not ready within {timeout:.0f} s; see {log}")
 
 
 def stop(settings: Settings) -> int | None:
-    """Stop this stack's broker by its recorded PID; the PID it stopped, if any."""
-    pid = running_pid(settings)
-    if pid is not None:
-        processes.terminate(pid, str(config_file(settings)), timeout=30.0)
-    pid_file(settings).unlink(missing_ok=True)
-    return pid
+    """Stop every node by its recorded PID; the PID of the first it stopped, if any."""
+    running = {node: pid for node, pid in running_pids(settings).items() if pid is not None}
+    # All at once: a node stopped last, after the quorum is gone, would wait for it in vain.
+    with ThreadPoolExecutor(max(1, len(running))) as pool:
+        for node, pid in running.items():
+            pool.submit(processes.terminate, pid, str(config_file(settings, node)), 30.0)
+    for node in nodes(settings):
+        pid_file(settings, node).unlink(missing_ok=True)
+    return next(iter(running.values()), None)
 
 
-def kill(settings: Settings) -> int | None:
-    """SIGKILL this stack's broker (a crash, for failure tests); the PID it killed, if any."""
-    pid = running_pid(settings)
+def kill(settings: Settings, node: int = 1) -> int | None:
+    """SIGKILL one node (a crash, for failure tests); the PID it killed, if any."""
+    pid = running_pid(settings, node)
     if pid is not None:
-        processes.kill(pid, str(config_file(settings)))
+        processes.kill(pid, str(config_file(settings, node)))
     return pid
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from saga_infra.errors import BadSettingError
+
 SERVICE_ROLES = ("order_service", "payment_service", "inventory_service")
 _ROLE_PASSWORD_VARS = {
     "order_service": "ORDER_DB_PASSWORD",
@@ -43,6 +45,7 @@ class Settings:
     kafka_host: str
     kafka_port: int
     kafka_controller_port: int
+    kafka_brokers: int
     kafka_heap_opts: str
     java: str
     mvn: str
@@ -89,6 +92,7 @@ class Settings:
             kafka_host=env.get("KAFKA_HOST", "127.0.0.1"),
             kafka_port=int(env.get("KAFKA_PORT", "9092")),
             kafka_controller_port=int(env.get("KAFKA_CONTROLLER_PORT", "9093")),
+            kafka_brokers=_brokers(env.get("KAFKA_BROKERS", "1")),
             kafka_heap_opts=env.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m"),
             java=env.get("JAVA") or default_java,
             mvn=env.get("MVN", "mvn"),
@@ -159,7 +163,14 @@ class Settings:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """Every node's client address (node n on KAFKA_PORT + 2(n-1))."""
+        ports = (self.kafka_port + 2 * n for n in range(self.kafka_brokers))
+        return ",".join(f"{self.kafka_host}:{port}" for port in ports)
+
+    @property
+    def kafka_replication(self) -> int:
+        """Replication factor of the saga's topics: 3 on a cluster of 3 or more, else 1."""
+        return 3 if self.kafka_brokers >= 3 else 1
 
     @property
     def kafka_dir(self) -> Path:
@@ -212,6 +223,7 @@ class Settings:
             "KAFKA_HOST": self.kafka_host,
             "KAFKA_PORT": str(self.kafka_port),
             "KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
+            "KAFKA_BROKERS": str(self.kafka_brokers),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "TOPIC_PARTITIONS": str(self.topic_partitions),
             "PG_DIR": str(self.pg_dir),
@@ -224,6 +236,13 @@ class Settings:
             **{var: self.role_password(role) for role, var in _ROLE_PASSWORD_VARS.items()},
         }
         return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+
+
+def _brokers(value: str) -> int:
+    """KAFKA_BROKERS: 1 (one node) or 3 (a cluster: replication factor 3, min.insync 2)."""
+    if value.strip() not in ("1", "3"):
+        raise BadSettingError(f"KAFKA_BROKERS={value!r}: give 1 or 3")
+    return int(value)
 
 
 def _flag(value: str) -> bool:

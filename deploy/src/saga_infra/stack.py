@@ -47,25 +47,26 @@ def _ignore(_: str) -> None:
 def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
     """Start whatever is not running, wait until both answer, init the DB, ensure topics."""
     with processes.stack_lock(settings.run_dir):
-        kafka_pid = kafka_server.running_pid(settings)
+        kafka_pids = kafka_server.running_pids(settings)
+        kafka_missing = None in kafka_pids.values()
         pg_pid = postgres_server.running_pid(settings)
         jaeger_pid = jaeger_server.running_pid(settings) if settings.jaeger else None
         start_jaeger = settings.jaeger and jaeger_pid is None
         prometheus_pid = prometheus_server.running_pid(settings) if settings.prometheus else None
         start_prometheus = settings.prometheus and prometheus_pid is None
-        java = kafka_server.find_java(settings) if kafka_pid is None else ""
+        java = kafka_server.find_java(settings) if kafka_missing else ""
         if pg_pid is None:
             postgres_server.check_binaries(settings)
         if start_prometheus:
             prometheus_server.binary(settings)
         _check_ports(
             settings,
-            kafka=kafka_pid is None,
+            kafka=kafka_missing,
             postgres=pg_pid is None,
             jaeger=start_jaeger,
             prometheus=start_prometheus,
         )
-        if kafka_pid is None:
+        if kafka_missing:
             kafka_server.ensure_jars(settings, progress)
         if start_jaeger:
             jaeger_server.ensure_binary(settings, progress)
@@ -75,9 +76,10 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
             prometheus_server.write_service_targets(settings)
         started: list[str] = []
         try:
-            if kafka_pid is None:
-                progress(f"kafka: starting on {settings.kafka_bootstrap}")
-                kafka_pid = kafka_server.start(settings, java)
+            if kafka_missing:
+                nodes = f"{settings.kafka_brokers} nodes on " if settings.kafka_brokers > 1 else ""
+                progress(f"kafka: starting {nodes}{settings.kafka_bootstrap}")
+                kafka_pids.update(kafka_server.start_missing(settings, java))
                 started.append("kafka")
             if pg_pid is None:
                 progress(f"postgres: starting on {settings.pg_host}:{settings.pg_port}")
@@ -91,7 +93,9 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
                 progress(f"prometheus: starting on {settings.prometheus_url}")
                 prometheus_pid = prometheus_server.start(settings)
                 started.append("prometheus")
-            kafka_server.wait_ready(settings, kafka_pid, settings.start_timeout)
+            for node, pid in kafka_pids.items():
+                assert pid is not None
+                kafka_server.wait_ready(settings, pid, settings.start_timeout, node)
             postgres_server.wait_ready(settings, settings.start_timeout)
             if jaeger_pid is not None:
                 jaeger_server.wait_ready(settings, jaeger_pid, settings.start_timeout)
@@ -102,9 +106,13 @@ def up(settings: Settings, progress: Progress = _ignore) -> UpResult:
             raise
         init = db_init.run(settings)
         try:
-            created = ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+            created = ensure_topics(
+                settings.kafka_bootstrap, settings.topic_partitions, settings.kafka_replication
+            )
         except BrokerUnavailableError as exc:
             raise StackError(str(exc)) from exc
+        kafka_pid = kafka_pids[1]
+        assert kafka_pid is not None
         return UpResult(
             kafka_pid, pg_pid, tuple(started), jaeger_pid, tuple(created), init, prometheus_pid
         )
@@ -120,7 +128,9 @@ def reset(settings: Settings) -> dict[str, int | None]:
     """Stop, then wipe Kafka, PostgreSQL and Prometheus data (the jar cache and logs stay)."""
     with processes.stack_lock(settings.run_dir):
         stopped = _stop(settings, list(COMPONENTS))
-        shutil.rmtree(settings.kafka_data_dir, ignore_errors=True)
+        for node in kafka_server.nodes(settings):
+            shutil.rmtree(kafka_server.data_dir(settings, node), ignore_errors=True)
+        (settings.kafka_dir / "cluster.id").unlink(missing_ok=True)
         shutil.rmtree(prometheus_server.data_dir(settings), ignore_errors=True)
         shutil.rmtree(settings.pg_data_dir.parent, ignore_errors=True)
         return stopped
@@ -129,13 +139,14 @@ def reset(settings: Settings) -> dict[str, int | None]:
 def status(settings: Settings) -> dict[str, str]:
     """One human-readable line per component, keyed by component."""
     lines = {}
-    kafka_pid = kafka_server.running_pid(settings)
-    if kafka_pid is None:
+    kafka_pids = kafka_server.running_pids(settings)
+    if not any(kafka_pids.values()):
         lines["kafka"] = "stopped"
     else:
         ready = kafka_server.answers_metadata(settings.kafka_bootstrap, timeout=2.0)
         state = "ready" if ready else "not answering"
-        lines["kafka"] = f"running (pid {kafka_pid}) on {settings.kafka_bootstrap}, {state}"
+        pids = ", ".join(str(pid) if pid else "stopped" for pid in kafka_pids.values())
+        lines["kafka"] = f"running (pid {pids}) on {settings.kafka_bootstrap}, {state}"
     pg_pid = postgres_server.running_pid(settings)
     if pg_pid is None:
         lines["postgres"] = "stopped"
@@ -162,7 +173,7 @@ def status(settings: Settings) -> dict[str, str]:
 
 def is_running(settings: Settings) -> bool:
     return (
-        kafka_server.running_pid(settings) is not None
+        None not in kafka_server.running_pids(settings).values()
         and postgres_server.running_pid(settings) is not None
     )
 
@@ -173,8 +184,11 @@ def _check_ports(
     wanted: list[tuple[str, str, int]] = []
     if kafka:
         host = settings.kafka_host
-        wanted.append(("KAFKA_PORT", host, settings.kafka_port))
-        wanted.append(("KAFKA_CONTROLLER_PORT", host, settings.kafka_controller_port))
+        for node, pid in kafka_server.running_pids(settings).items():
+            if pid is None:
+                wanted.append(("KAFKA_PORT", host, kafka_server.broker_port(settings, node)))
+                port = kafka_server.controller_port(settings, node)
+                wanted.append(("KAFKA_CONTROLLER_PORT", host, port))
     if postgres:
         wanted.append(("PG_PORT", settings.pg_host, settings.pg_port))
     if jaeger:
