@@ -8,7 +8,6 @@ down and drains after, and every panel of the committed Grafana dashboard has da
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,21 +70,11 @@ def system_is_up() -> None:
 
 @pytest.fixture(scope="module")
 def observed() -> Iterator[Observed]:
-    with pytest.MonkeyPatch.context() as patch:
-        environ = dict(os.environ)
-        OBS.point_at(environ)
-        for var in set(os.environ) - set(environ):
-            patch.delenv(var)
-        for var, value in environ.items():
-            patch.setenv(var, value)
-        system = own_stack.bring_up(print, OBS.name)
-        try:
-            prometheus = Prometheus(system.settings.prometheus_url)
-            expr = 'count(up{job="saga"} == 1)'
-            prometheus.wait_for(expr, lambda v: v == len(SERVICES), "every service scraped")
-            yield Observed(system, prometheus)
-        finally:
-            own_stack.shut_down(system, print)
+    with own_stack.running(OBS, print) as system:
+        prometheus = Prometheus(system.settings.prometheus_url)
+        expr = 'count(up{job="saga"} == 1)'
+        prometheus.wait_for(expr, lambda v: v == len(SERVICES), "every service scraped")
+        yield Observed(system, prometheus)
 
 
 def place(saga: SagaClient, confirmed: int, cancelled: int) -> list[str]:

@@ -53,18 +53,8 @@ def system_is_up() -> None:
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[System]:
-    with pytest.MonkeyPatch.context() as patch:
-        environ = dict(os.environ)
-        REPLICA.point_at(environ)
-        for var in set(os.environ) - set(environ):
-            patch.delenv(var)
-        for var, value in environ.items():
-            patch.setenv(var, value)
-        running = own_stack.bring_up(print, REPLICA.name)
-        try:
-            yield running
-        finally:
-            own_stack.shut_down(running, print)
+    with own_stack.running(REPLICA, print) as running:
+        yield running
 
 
 def committed(settings_bootstrap: str, group: str, topic: str) -> dict[int, int]:

@@ -7,7 +7,8 @@ Each harness names its stack (`StackSpec`): a prefix and defaults for the stack 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from saga_infra import dev, services, stack
@@ -86,3 +87,20 @@ def shut_down(system: System, progress: Progress) -> None:
         stack.down(system.settings)
     stopped = ", ".join(system.started) or "nothing"
     progress(f"{system.name}: stopped what it started ({stopped})")
+
+
+@contextmanager
+def running(spec: StackSpec, progress: Progress) -> Iterator[System]:
+    """`spec`'s stack, brought up with os.environ pointed at it (and restored after), then
+    stopped as far as this run started it: the module fixture of a test that needs its own."""
+    saved = dict(os.environ)
+    spec.point_at(os.environ)
+    try:
+        system = bring_up(progress, spec.name)
+        try:
+            yield system
+        finally:
+            shut_down(system, progress)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
