@@ -4,6 +4,10 @@ from collections import Counter
 from typing import Any
 
 from saga_e2e.client import SagaClient
+from shared_events import CancelReason
+
+CANCEL_REASONS = frozenset(reason.value for reason in CancelReason)
+"""Why an order may be CANCELLED, `timed_out` (past the saga deadline) included."""
 
 
 def _money(rows: list[dict[str, Any]], kind: str) -> list[int]:
@@ -29,11 +33,16 @@ def check_order(client: SagaClient, order: dict[str, Any]) -> list[str]:
     if refunds and not charges:
         problems.append(f"{order_id}: refund without a charge")
     if status == "CONFIRMED":
+        if order["cancel_reason"] is not None:
+            problems.append(f"{order_id}: CONFIRMED with cancel reason {order['cancel_reason']}")
         if charges != [order["total_cents"]] or refunds:
             problems.append(f"{order_id}: CONFIRMED with charges {charges}, refunds {refunds}")
         if held != items:
             problems.append(f"{order_id}: CONFIRMED holds {dict(held)}, ordered {dict(items)}")
     elif status == "CANCELLED":
+        # Whatever the reason (a timed-out order too): refunded if charged, nothing reserved.
+        if order["cancel_reason"] not in CANCEL_REASONS:
+            problems.append(f"{order_id}: CANCELLED with reason {order['cancel_reason']!r}")
         if sum(charges) != sum(refunds):
             problems.append(f"{order_id}: CANCELLED nets {sum(charges) - sum(refunds)} cents")
         if held:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from saga_e2e.chaos.faults import KINDS
 from saga_e2e.chaos.report import summary
 from saga_e2e.chaos.run import RunConfig, run
 from saga_e2e.chaos.system import point_at_chaos_stack
@@ -42,7 +43,40 @@ def parse(argv: list[str]) -> RunConfig:
     parser.add_argument(
         "--report-dir", type=Path, default=Path(".local/chaos"), help="timeline CSV and PNG"
     )
+    parser.add_argument(
+        "--fault-kinds",
+        type=_kinds,
+        default=KINDS,
+        metavar="K,K",
+        help=f"what crashes, each once per round (default: {','.join(KINDS)})",
+    )
+    parser.add_argument(
+        "--saga-deadline",
+        type=float,
+        default=None,
+        metavar="S",
+        help="ORDER_SAGA_DEADLINE_S of the services this run starts (default: theirs, 300 s);"
+        " orders may then end CANCELLED(timed_out)",
+    )
+    parser.add_argument(
+        "--long-outage",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="keep the first crash of --long-outage-of down S seconds (e.g. past the deadline)",
+    )
+    parser.add_argument(
+        "--long-outage-of",
+        choices=KINDS,
+        default="inventory",
+        help="what the long outage takes down (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.long_outage and args.long_outage_of not in args.fault_kinds:
+        parser.error(f"--long-outage needs {args.long_outage_of} in --fault-kinds")
+    if args.long_outage and args.faults < len(args.fault_kinds):
+        # A round of faults holds every kind once: then the long outage surely comes.
+        parser.error(f"--long-outage needs --faults {len(args.fault_kinds)} at least")
     seed = args.seed if args.seed is not None else int(time.time())
     return RunConfig(
         orders=args.orders,
@@ -54,7 +88,19 @@ def parse(argv: list[str]) -> RunConfig:
         rate=args.rate,
         settle_cap_s=args.settle_cap,
         report_dir=args.report_dir,
+        fault_kinds=args.fault_kinds,
+        saga_deadline_s=args.saga_deadline,
+        long_outage_s=args.long_outage,
+        long_outage_kind=args.long_outage_of,
     )
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(dict.fromkeys(kind.strip() for kind in text.split(",") if kind.strip()))
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"fault kinds are {', '.join(KINDS)}; got {text!r}")
+    return kinds
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from saga_e2e.chaos.plan import DEPOSIT_CENTS, Plan
+from saga_e2e.invariants import CANCEL_REASONS
 
 # The event type of an outbox row lives in its headers: [[name, value], ...].
 _EVENT_TYPE = (
@@ -74,7 +75,7 @@ def check_orders(facts: DbFacts, accepted: Mapping[str, object]) -> list[str]:
         for oid in accepted
         if oid not in facts.orders
     ]
-    for oid, (_, status, _, total) in facts.orders.items():
+    for oid, (_, status, reason, total) in facts.orders.items():
         money = facts.money.get(oid, {})
         (charges, charged), (refunds, refunded) = (
             money.get("charge", (0, 0)),
@@ -94,6 +95,9 @@ def check_orders(facts: DbFacts, accepted: Mapping[str, object]) -> list[str]:
             if held != items:
                 problems.append(f"confirmed stock: order {oid} holds {dict(held)} of {dict(items)}")
         elif status == "CANCELLED":
+            # Whatever the reason (timed_out too): refunded if charged, holding no stock.
+            if reason not in CANCEL_REASONS:
+                problems.append(f"cancel reason: order {oid} cancelled as {reason!r}")
             if charged != refunded:
                 problems.append(f"cancelled money: order {oid} nets {charged - refunded} cents")
             if held:

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -20,11 +20,11 @@ KINDS = ("order", "payment", "inventory", "kafka", "postgres")
 READY_TIMEOUT_S = 120.0
 
 
-def schedule(count: int, rng: random.Random) -> list[str]:
-    """`count` fault kinds: every kind once per round of five, in a seeded order per round."""
+def schedule(count: int, rng: random.Random, of: Sequence[str] = KINDS) -> list[str]:
+    """`count` fault kinds: each kind of `of` once per round, in a seeded order per round."""
     kinds: list[str] = []
     while len(kinds) < count:
-        round_ = list(KINDS)
+        round_ = list(of)
         rng.shuffle(round_)
         kinds += round_
     return kinds[:count]
@@ -121,6 +121,8 @@ class FaultInjector(threading.Thread):
         self.error: BaseException | None = None
         self.stopping = threading.Event()
         self.on_fault: Callable[[str, float], None] = lambda kind, outage_s: None
+        # The long outage: the first fault of this kind keeps its component down this long.
+        self.long_outage: tuple[str, float] | None = None
 
     def gate(self, index: int) -> None:
         """Hold order `index` until every fault due before it has crashed its component."""
@@ -128,15 +130,25 @@ class FaultInjector(threading.Thread):
             if index >= due:
                 crashed.wait()
 
+    def take_long_outage(self, kind: str) -> float | None:
+        """How long to keep `kind` down if this is the long outage (it comes once)."""
+        if self.long_outage is None or self.long_outage[0] != kind:
+            return None
+        down_s, self.long_outage = self.long_outage[1], None
+        return down_s
+
     def run(self) -> None:
         try:
             for index, kind in enumerate(self.kinds):
                 while self.placing_begun() < self.due[index]:
                     if self.stopping.wait(0.05):
                         return
-                down_s = self.rng.uniform(0.5, 3.0)
-                outage = inject(self.settings, kind, down_s, self._crashed[index].set)
+                down_s = self.rng.uniform(0.5, 3.0)  # drawn anyway: the seed fixes the rest
+                long_s = self.take_long_outage(kind)
+                outage = inject(self.settings, kind, long_s or down_s, self._crashed[index].set)
                 line = f"fault {index + 1}/{len(self.kinds)}: {kind} crashed, back in {outage:.1f}s"
+                if long_s:
+                    line += " (the long outage)"
                 self.log.record(kind, line)
                 self.on_fault(kind, outage)
                 self.report(line)

@@ -78,18 +78,23 @@ def make_plan(orders: int, rng: random.Random) -> Plan:
     return Plan(run_id, rich, poor, products, scarce, tuple(specs), opening=opening)
 
 
-def expected_outcomes(scenario: str, cancel: str | None) -> set[tuple[str, str | None]]:
+def expected_outcomes(
+    scenario: str, cancel: str | None, *, may_time_out: bool = False
+) -> set[tuple[str, str | None]]:
     """The terminal (status, cancel_reason) pairs an order may end in.
 
     `cancel` is "accepted" (a 202 came back), "ambiguous" (sent, no answer) or None.
+    `may_time_out`: the run keeps a service down past the saga deadline, so any order in
+    flight then may end CANCELLED(timed_out) first (a later cancel of it changes nothing).
     """
     Outcome = tuple[str, str | None]
+    timed_out: set[Outcome] = {("CANCELLED", "timed_out")} if may_time_out else set()
     by_customer: set[Outcome] = {("CANCELLED", "customer_cancelled")}
     if scenario == "insufficient_funds":
-        return {("CANCELLED", "payment_failed")}
+        return {("CANCELLED", "payment_failed")} | timed_out
     if cancel == "accepted":
-        return by_customer
-    base: set[Outcome] = {("CONFIRMED", None)}
+        return by_customer | timed_out
+    base: set[Outcome] = {("CONFIRMED", None)} | timed_out
     if scenario == "out_of_stock":
         base.add(("CANCELLED", "out_of_stock"))
     return base | by_customer if cancel == "ambiguous" else base

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from saga_e2e.chaos.faults import KINDS
-from saga_e2e.chaos.run import RunResult
+from saga_e2e.chaos.run import RunConfig, RunResult
 
 SHOWN_VIOLATIONS = 10
 
@@ -29,8 +28,9 @@ def summary(result: RunResult) -> str:
         (
             "faults",
             f"{sum(result.faults.counts.values())}: "
-            + ", ".join(f"{kind} {result.faults.counts[kind]}" for kind in KINDS),
+            + ", ".join(f"{kind} {result.faults.counts[kind]}" for kind in config.fault_kinds),
         ),
+        ("saga deadline", _deadline(config)),
         ("http retries", str(record.retries)),
         (
             "deposits",
@@ -72,6 +72,13 @@ def _drain(result: RunResult) -> str:
     if not result.backlog.settled:
         return f"{line}; NOT settled ({result.backlog})"
     return f"{line}; settled {result.settle_s:.1f} s later"
+
+
+def _deadline(config: RunConfig) -> str:
+    deadline = f"{config.saga_deadline_s:g} s" if config.saga_deadline_s else "the services' own"
+    if not config.long_outage_s:
+        return deadline
+    return f"{deadline}; long outage: {config.long_outage_kind} down {config.long_outage_s:g} s"
 
 
 def _join(counts: Counter[str]) -> str:

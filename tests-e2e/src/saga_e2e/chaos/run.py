@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import psycopg
 
 from saga_e2e.chaos import api_checks, db_checks, drain, faults, system
+from saga_e2e.chaos.faults import KINDS
 from saga_e2e.chaos.load import Load, LoadRecord, set_up
 from saga_e2e.chaos.plan import Plan, expected_outcomes, make_plan
 from saga_e2e.chaos.timeline import Sampler, Timeline
@@ -34,6 +36,22 @@ class RunConfig:
     rate: float = 0.0  # orders started per second at most; 0 = as fast as the threads go
     settle_cap_s: float = 300.0  # then: how long refunds, releases and lag may take
     report_dir: Path = Path(".local/chaos")  # the run's timeline as CSV and PNG
+    fault_kinds: tuple[str, ...] = KINDS  # what crashes, each once per round
+    # The saga deadline the services run with (ORDER_SAGA_DEADLINE_S); None: theirs (300 s).
+    saga_deadline_s: float | None = None
+    # Keep the first crash of `long_outage_kind` down this long (0: none), e.g. past the
+    # deadline: the orders in flight then are cancelled as timed_out, and compensated.
+    long_outage_s: float = 0.0
+    long_outage_kind: str = "inventory"
+
+    @property
+    def may_time_out(self) -> bool:
+        """Whether orders may end CANCELLED(timed_out): only with a deadline the run chose.
+
+        With the services' own 300 s no outage of a run comes near it, so a timed-out
+        order there is a violation (an unexpected outcome).
+        """
+        return self.saga_deadline_s is not None
 
 
 @dataclass
@@ -64,11 +82,22 @@ class RunResult:
 def run(config: RunConfig, report: Progress) -> RunResult:
     """Bring the chaos stack up if needed, run, check, and stop what this run started."""
     began = time.monotonic()
-    chaos = system.bring_up(report)
+    # In os.environ for the whole run: the services inherit it at every (re)start.
+    deadline = system.deadline_environ(config.saga_deadline_s) if config.saga_deadline_s else {}
+    saved = {var: os.environ.get(var) for var in deadline}
+    os.environ.update(deadline)
     try:
-        result = _run(chaos, config, report)
+        chaos = system.bring_up(report)
+        try:
+            result = _run(chaos, config, report)
+        finally:
+            system.shut_down(chaos, report)
     finally:
-        system.shut_down(chaos, report)
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     result.total_s = time.monotonic() - began
     return result
 
@@ -90,11 +119,13 @@ def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult
     dlq_before = drain.dead_letters(settings.kafka_bootstrap)
     load = Load(plan, urls, config.concurrency, config.seed)
     load.rate = config.rate
-    kinds = faults.schedule(config.faults, rng)
+    kinds = faults.schedule(config.faults, rng, config.fault_kinds)
     injector = faults.FaultInjector(
         settings, kinds, len(plan.orders), load.placing_begun, rng, report
     )
     load.gate = injector.gate
+    if config.long_outage_s > 0:
+        injector.long_outage = (config.long_outage_kind, config.long_outage_s)
     dsn = settings.dsn()
     timeline = Timeline()
     injector.on_fault = timeline.add_fault
@@ -214,7 +245,9 @@ def _check(
         _, status, reason, _ = facts.orders[oid]
         key = f"{status} {reason}" if reason else status
         result.outcomes[key] = result.outcomes.get(key, 0) + 1
-        expected = expected_outcomes(item.spec.scenario, item.cancel)
+        expected = expected_outcomes(
+            item.spec.scenario, item.cancel, may_time_out=config.may_time_out
+        )
         if status in TERMINAL and (status, reason) not in expected:
             found.append(
                 f"unexpected outcome: {item.spec.scenario} order {oid} ended {key}"

@@ -13,6 +13,7 @@ __all__ = [
     "System",
     "bring_up",
     "chaos_environ",
+    "deadline_environ",
     "point_at_chaos_stack",
     "shut_down",
 ]
@@ -33,6 +34,16 @@ CHAOS_DEFAULTS = {
     "PROMETHEUS": "0",  # nor its metrics (and must never take make dev's 9090)
 }
 CHAOS = StackSpec("chaos", "CHAOS", CHAOS_DEFAULTS)
+
+
+def deadline_environ(deadline_s: float) -> dict[str, str]:
+    """The order service's deadline settings for a run with a saga deadline of `deadline_s`."""
+    return {
+        "ORDER_SAGA_DEADLINE_S": f"{deadline_s:g}",
+        # The service refuses a stuck threshold at or past the deadline.
+        "ORDER_SAGA_STUCK_AFTER_S": f"{min(60.0, deadline_s / 2):g}",
+        "ORDER_SAGA_DEADLINE_CHECK_S": f"{min(5.0, deadline_s / 4):g}",
+    }
 
 
 def chaos_environ(source: MutableMapping[str, str]) -> dict[str, str]:
