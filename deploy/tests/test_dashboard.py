@@ -20,6 +20,7 @@ PATH = ROOT / "deploy/grafana/dashboards/saga.json"
 NO_QUERY_TYPES = {"row", "text", "dashlist", "news"}
 REQUIRED_METRICS = [
     "saga_duration_seconds",
+    "saga_timed_out_total",
     "saga_orders",
     "saga_consumer_lag",
     "saga_outbox_backlog_rows",
