@@ -38,6 +38,9 @@ log = structlog.get_logger(__name__)
 LATEST_LETTERS = 200
 """Dead letters read per partition of each dead-letter topic (the newest)."""
 
+SHOWN_LETTERS = 100
+"""Dead letters listed per group on /ui/dead-letters (the newest of those read)."""
+
 NO_NUL = r"^[^\x00]*$"
 
 
@@ -48,6 +51,7 @@ class GroupLetters:
     group: str
     letters: list[DeadLetter] = field(default_factory=list)
     problem: str | None = None
+    read: int = 0  # how many were read (the newest LATEST_LETTERS of each partition)
 
     @property
     def topic(self) -> str:
@@ -76,7 +80,7 @@ class DeadLetters:
                 found.append(GroupLetters(group, problem=str(error)))
                 continue
             newest_first = sorted(letters, key=lambda d: d.failed_at or "", reverse=True)
-            found.append(GroupLetters(group, newest_first))
+            found.append(GroupLetters(group, newest_first, read=len(letters)))
         return found
 
 
@@ -161,7 +165,9 @@ def ui_router(
 
     @router.get("/dead-letters", response_class=HTMLResponse)
     def dead_letter_page(request: Request) -> HTMLResponse:
-        return render(request, "dead_letters.html", groups=dead_letters.by_group())
+        return render(
+            request, "dead_letters.html", groups=dead_letters.by_group(), shown=SHOWN_LETTERS
+        )
 
     return router
 
