@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from saga_e2e import own_stack
+from saga_e2e.browser import chromium
 from saga_e2e.chaos import drain
 from saga_e2e.client import TERMINAL, SagaClient, unique
 from saga_e2e.own_stack import StackSpec, System
@@ -55,18 +59,14 @@ def system_is_up() -> None:
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[System]:
-    with pytest.MonkeyPatch.context() as patch:
-        environ = dict(os.environ)
-        DEADLINE.point_at(environ)
-        for var in set(os.environ) - set(environ):
-            patch.delenv(var)
-        for var, value in environ.items():
-            patch.setenv(var, value)
-        system = own_stack.bring_up(print, DEADLINE.name)
-        try:
-            yield system
-        finally:
-            own_stack.shut_down(system, print)
+    with own_stack.running(DEADLINE, print) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
 
 
 class Outage:
@@ -126,7 +126,7 @@ def timed_out_total(saga: SagaClient) -> float:
 
 @pytest.mark.parametrize("stopped", ["inventory", "payment"])
 def test_an_order_past_the_deadline_is_cancelled_as_timed_out_and_holds_nothing(
-    system: System, saga: SagaClient, outage: Outage, stopped: str
+    system: System, saga: SagaClient, outage: Outage, stopped: str, browser: WebDriver
 ) -> None:
     sku, customer = unique("sku"), unique("cust")
     saga.put_product(sku, quantity=3, price_cents=250)
@@ -149,6 +149,7 @@ def test_an_order_past_the_deadline_is_cancelled_as_timed_out_and_holds_nothing(
         # Payment is up: it charged, and refunds on the OrderCancelled.
         saga.wait_for(lambda: kinds(saga, order_id) == ["charge", "refund"], "refunded")
         assert saga.balance(customer) == 1_000
+        timed_out_page(browser, saga, order_id)
 
     outage.end()
     settle(system, [order_id])
@@ -161,3 +162,25 @@ def test_an_order_past_the_deadline_is_cancelled_as_timed_out_and_holds_nothing(
     assert saga.balance(customer) == 1_000
     final = saga.order_status(order_id)
     assert (final["status"], final["cancel_reason"]) == ("CANCELLED", "timed_out")
+
+
+def timed_out_page(browser: WebDriver, saga: SagaClient, order_id: str) -> None:
+    """The order's page in a real browser while inventory is still down: timed out, refunded,
+    and the reservation "unavailable" (the inventory service does not answer)."""
+    browser.get(f"{saga.urls.order}/ui/orders/{order_id}")
+    assert browser.find_element(By.ID, "status").text == "CANCELLED"
+    assert browser.find_element(By.ID, "cancel-reason").text == "timed_out"
+    payments = browser.find_elements(By.CSS_SELECTOR, "#payments tr.payment")
+    assert sorted(row.find_element(By.TAG_NAME, "td").text for row in payments) == [
+        "charge",
+        "refund",
+    ]
+    assert "unavailable" in browser.find_element(By.ID, "reservations").text
+    timeline = [
+        row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#timeline tr.event")
+    ]
+    assert timeline[0] == "OrderCreated" and "OrderCancelled" in timeline
+    shots = os.environ.get("UI_SCREENSHOTS_DIR")
+    if shots:  # `make screenshots` keeps the picture for the README
+        browser.save_screenshot(str(Path(shots) / "ui-timed-out.png"))
