@@ -14,7 +14,7 @@ SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
         lint typecheck unit integration e2e storm bench-smoke test chaos bench fuzz dev dev-down trace screenshots \
-        up down alerts-check
+        up down alerts-check helm-check
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,7 +84,10 @@ alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests
 	$(PROMTOOL) check rules $(ALERTS_DIR)/alerts.yml
 	$(PROMTOOL) test rules $(ALERTS_DIR)/alerts_test.yml
 
-test: lint typecheck schemas-check alerts-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, alert rules, unit, integration, e2e (+ failure smoke), storm, quick bench
+helm-check: install ## Helm chart deploy/k8s/saga, offline: lint, template, every manifest against its schema
+	$(RUN) python deploy/k8s/helm_check.py
+
+test: lint typecheck schemas-check alerts-check helm-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, alert rules, Helm chart, unit, integration, e2e (+ failure smoke), storm, quick bench
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
