@@ -55,6 +55,10 @@ def events(page: dict[str, Any]) -> list[tuple[str, str]]:
     return [(row[1], row[2]) for row in page["timeline"]]
 
 
+def history(saga: SagaClient, order_id: str) -> list[str]:
+    return [entry["event_type"] for entry in saga.order_status(order_id)["history"]]
+
+
 def funded_order(saga: SagaClient, stock: int) -> tuple[str, str]:
     sku, customer = unique("sku"), unique("cust")
     saga.put_product(sku, quantity=stock, price_cents=250)
@@ -112,6 +116,8 @@ def test_an_out_of_stock_order_shows_its_refund_and_nothing_reserved(
     _sku, order_id = funded_order(saga, stock=0)
     assert saga.wait_terminal(order_id)["status"] == "CANCELLED"
     saga.wait_for(lambda: len(saga.payments(order_id)) == 2, "refund")
+    # ... and the order service has heard of it (it records PaymentRefunded in the history).
+    saga.wait_for(lambda: "PaymentRefunded" in history(saga, order_id), "refund in the history")
 
     page = open_order(browser, saga, order_id)
 
@@ -154,11 +160,12 @@ def test_the_orders_list_filters_by_customer_and_status(
 def test_the_dead_letter_page_lists_a_poison_record_with_its_replay_command(
     browser: WebDriver, saga: SagaClient
 ) -> None:
-    order_id = unique("poisoned")  # the correlation id the letter carries
-    run = unique("ui")
-    value = b'{"event_type": "OrderConfirmed", "payload": {'  # not JSON: no reader can decode it
+    # A real order, and a record that claims to belong to it but no reader can decode.
+    _sku, order_id = funded_order(saga, stock=5)
+    assert saga.wait_terminal(order_id)["status"] == "CONFIRMED"
+    value = b'{"event_type": "OrderConfirmed", "payload": {'  # not JSON
     poison = Poison(0, ORDER_EVENTS, "not_json", order_id.encode(), value)
-    inject(run, [poison], extra_headers=[("correlation_id", order_id.encode())])
+    inject(unique("ui"), [poison], extra_headers=[("correlation_id", order_id.encode())])
 
     def listed() -> list[str]:
         browser.get(f"{saga.urls.order}/ui/dead-letters")
@@ -170,3 +177,10 @@ def test_the_dead_letter_page_lists_a_poison_record_with_its_replay_command(
     assert "not_json" in row, row
     assert "order-events[" in row
     assert "python -m shared_events.kafka.dlq replay --group payment-service" in row
+
+    # The order's own page lists the letters carrying its correlation id, one per reader.
+    browser.get(f"{saga.urls.order}/ui/orders/{order_id}")
+    letters = browser.find_elements(By.CSS_SELECTOR, "#dead-letters tr.dead-letter")
+    groups = sorted(row.find_element(By.TAG_NAME, "td").text for row in letters)
+    assert groups == ["inventory-service", "payment-service"], [r.text for r in letters]
+    assert browser.find_element(By.ID, "status").text == "CONFIRMED"
