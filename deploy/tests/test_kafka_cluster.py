@@ -23,7 +23,7 @@ from shared_events.topics import ORDER_EVENTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-BASE_PORT = 42092  # nodes on 42092/42093, 42094/42095, 42096/42097
+BASE_PORT = 21092  # nodes on 21092/21093, 21094/21095, 21096/21097 (below the ephemeral range)
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,16 +18,16 @@ pytestmark = pytest.mark.bench
 # bench may run meanwhile). BENCH_SMOKE_<VAR> overrides each.
 SMOKE_STACK = {
     "STACK_DIR": "/tmp/benchstack-smoke",
-    "KAFKA_PORT": "39192",
-    "KAFKA_CONTROLLER_PORT": "39193",
-    "PG_PORT": "35532",
-    "ORDER_HTTP_PORT": "38101",
-    "PAYMENT_HTTP_PORT": "38102",
-    "INVENTORY_HTTP_PORT": "38103",
-    "JAEGER_UI_PORT": "36786",
-    "JAEGER_OTLP_GRPC_PORT": "34417",
-    "JAEGER_OTLP_HTTP_PORT": "34418",
-    "JAEGER_HEALTH_PORT": "33233",
+    "KAFKA_PORT": "31092",
+    "KAFKA_CONTROLLER_PORT": "31093",
+    "PG_PORT": "31532",
+    "ORDER_HTTP_PORT": "31101",
+    "PAYMENT_HTTP_PORT": "31102",
+    "INVENTORY_HTTP_PORT": "31103",
+    "JAEGER_UI_PORT": "31686",
+    "JAEGER_OTLP_GRPC_PORT": "31417",
+    "JAEGER_OTLP_HTTP_PORT": "31418",
+    "JAEGER_HEALTH_PORT": "31233",
     "PROMETHEUS": "0",  # a bench measures the saga; nothing scrapes it
 }
 FLOAT = r"[0-9]+\.[0-9]+"

@@ -178,7 +178,7 @@ def test_the_bench_env_never_points_at_another_stack() -> None:
         "BENCH_PG_PORT": "45432",
     }
     point_at_bench_stack(environ)
-    assert environ["KAFKA_PORT"] == "39092" and environ["PG_PORT"] == "45432"
+    assert environ["KAFKA_PORT"] == "30092" and environ["PG_PORT"] == "45432"
     assert environ["STACK_DIR"] == "/tmp/benchstack"
     assert not {"ORDER_URL", "PG_DIR", "PAYMENT_CONSUMER_BATCH_MAX"} & set(environ)
     assert Settings.from_env(environ).pg_shared_preload_libraries == "pg_stat_statements"

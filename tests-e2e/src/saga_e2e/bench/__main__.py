@@ -3,7 +3,7 @@
 Prints a table (stdout), writes <out>/<run>.csv and .png, shows a progress bar (stderr) and
 ends with one line `RESULT max_sagas_per_s=... batch1_sagas_per_s=... pg_tps=...
 cpu_ms_per_saga=... p50_ms=... p99_ms=...`. The stack is BENCH_<VAR> or the bench defaults
-(/tmp/benchstack, Kafka 39092, Postgres 35432, services 38001-38003), never `make dev`'s.
+(/tmp/benchstack, Kafka 30092, Postgres 30532, services 30001-30003), never `make dev`'s.
 """
 
 from __future__ import annotations

@@ -21,17 +21,17 @@ Progress = Callable[[str], None]
 # Never the `make dev` (9092/5432/8001-8003), chaos (19092/...) or storm (29092/...) stacks.
 BENCH_DEFAULTS = {
     "STACK_DIR": "/tmp/benchstack",
-    "KAFKA_PORT": "39092",
-    "KAFKA_CONTROLLER_PORT": "39093",
-    "PG_PORT": "35432",
-    "ORDER_HTTP_PORT": "38001",
-    "PAYMENT_HTTP_PORT": "38002",
-    "INVENTORY_HTTP_PORT": "38003",
+    "KAFKA_PORT": "30092",
+    "KAFKA_CONTROLLER_PORT": "30093",
+    "PG_PORT": "30532",
+    "ORDER_HTTP_PORT": "30001",
+    "PAYMENT_HTTP_PORT": "30002",
+    "INVENTORY_HTTP_PORT": "30003",
     # Its own Jaeger, for the tracing-on mode; the other modes run with the SDK disabled.
-    "JAEGER_UI_PORT": "36686",
-    "JAEGER_OTLP_GRPC_PORT": "34317",
-    "JAEGER_OTLP_HTTP_PORT": "34318",
-    "JAEGER_HEALTH_PORT": "33133",
+    "JAEGER_UI_PORT": "30686",
+    "JAEGER_OTLP_GRPC_PORT": "30317",
+    "JAEGER_OTLP_HTTP_PORT": "30318",
+    "JAEGER_HEALTH_PORT": "30133",
     "PROMETHEUS": "0",  # a bench measures the saga; nothing scrapes it
     "OTEL_SDK_DISABLED": "true",
     # Statements per saga come from pg_stat_statements, which must be preloaded.
