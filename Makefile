@@ -13,7 +13,7 @@ ALERTS_DIR := deploy/local/prometheus
 SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
-        lint typecheck unit integration e2e storm bench-smoke test chaos bench fuzz dev dev-down trace screenshots \
+        lint typecheck unit integration e2e storm bench-smoke test chaos chaos-replicas chaos-brokers bench fuzz dev dev-down trace screenshots \
         up down alerts-check helm-check
 
 help: ## List the targets
@@ -91,6 +91,12 @@ test: lint typecheck schemas-check alerts-check helm-check unit integration e2e 
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
+
+chaos-replicas: install ## Chaos with 2 replicas per service, one replica killed at a time (15 s, past the session timeout)
+	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --replicas 2 --fault-kinds order,payment,inventory --orders $${CHAOS_ORDERS:-6000} --faults $${CHAOS_FAULTS:-6}
+
+chaos-brokers: install ## Chaos killing one Kafka broker at a time (15 s each): 1 broker, then a 3-broker cluster, side by side
+	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --brokers 1,3 --fault-kinds kafka --outage 15 --orders $${CHAOS_ORDERS:-6000} --faults $${CHAOS_FAULTS:-6}
 
 bench: install ## Benchmark on its own stack (BENCH_*): max sagas/s batched and batch-1, latency, CPU per saga (<= 12 min)
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.bench $(BENCH_ARGS)

@@ -7,16 +7,17 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 from saga_e2e.chaos.faults import KINDS
-from saga_e2e.chaos.report import summary
+from saga_e2e.chaos.report import side_by_side, summary
 from saga_e2e.chaos.run import RunConfig, run
 from saga_e2e.chaos.system import point_at_chaos_stack
 
 
-def parse(argv: list[str]) -> RunConfig:
+def parse(argv: list[str]) -> list[RunConfig]:
     parser = argparse.ArgumentParser(prog="python -m saga_e2e.chaos", description=__doc__)
     parser.add_argument("--orders", type=int, default=10_000, help="orders to place")
     parser.add_argument("--faults", type=int, default=30, help="crashes to inject")
@@ -71,6 +72,36 @@ def parse(argv: list[str]) -> RunConfig:
         default="inventory",
         help="what the long outage takes down (default: %(default)s)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="instances of every service (SERVICE_REPLICAS); a service fault kills one, in turn",
+    )
+    parser.add_argument(
+        "--brokers",
+        type=_counts,
+        default=(1,),
+        metavar="N[,M]",
+        help="Kafka brokers (KAFKA_BROKERS); a Kafka fault kills one node, in turn. Several"
+        " counts (1,3): one run each, the same seed, then their throughput side by side",
+    )
+    parser.add_argument(
+        "--outage",
+        type=float,
+        default=None,
+        metavar="S",
+        help="keep every crashed component down S seconds (default: a drawn 0.5-3 s)",
+    )
+    parser.add_argument(
+        "--member-outage",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="keep a replica or broker among others down S seconds (default: %(default)s, past"
+        " the 10 s session timeout: its partitions must move to the survivor)",
+    )
     args = parser.parse_args(argv)
     if args.long_outage and args.long_outage_of not in args.fault_kinds:
         parser.error(f"--long-outage needs {args.long_outage_of} in --fault-kinds")
@@ -78,7 +109,7 @@ def parse(argv: list[str]) -> RunConfig:
         # A round of faults holds every kind once: then the long outage surely comes.
         parser.error(f"--long-outage needs --faults {len(args.fault_kinds)} at least")
     seed = args.seed if args.seed is not None else int(time.time())
-    return RunConfig(
+    base = RunConfig(
         orders=args.orders,
         faults=args.faults,
         concurrency=args.concurrency,
@@ -92,7 +123,28 @@ def parse(argv: list[str]) -> RunConfig:
         saga_deadline_s=args.saga_deadline,
         long_outage_s=args.long_outage,
         long_outage_kind=args.long_outage_of,
+        replicas=args.replicas,
+        member_outage_s=args.member_outage,
+        outage_s=args.outage,
     )
+    return [replace(base, brokers=count) for count in args.brokers]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a count of 1 or more; got {text!r}")
+    return value
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    counts = tuple(dict.fromkeys(_positive(part.strip()) for part in text.split(",")))
+    if any(count not in (1, 3) for count in counts):
+        raise argparse.ArgumentTypeError(f"broker counts are 1 or 3; got {text!r}")
+    return counts
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -109,15 +161,20 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    config = parse(argv)
+    configs = parse(argv)
     point_at_chaos_stack(os.environ)
     signal.signal(signal.SIGTERM, _terminate)
     began = time.monotonic()
-    result = run(
-        config, lambda line: print(f"[{time.monotonic() - began:7.1f}s] {line}", flush=True)
-    )
-    print(summary(result), flush=True)
-    return 0 if result.ok else 1
+    results = []
+    for config in configs:
+        result = run(
+            config, lambda line: print(f"[{time.monotonic() - began:7.1f}s] {line}", flush=True)
+        )
+        print(summary(result), flush=True)
+        results.append(result)
+    if len(results) > 1:
+        print(side_by_side(results), flush=True)
+    return 0 if all(result.ok for result in results) else 1
 
 
 if __name__ == "__main__":

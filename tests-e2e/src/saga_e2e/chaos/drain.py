@@ -159,3 +159,17 @@ def all_terminal(backlog: Backlog) -> bool:
 def settled(backlog: Backlog) -> bool:
     """Nothing in flight: orders terminal, outboxes sent, every group caught up."""
     return backlog.settled
+
+
+def terminal_orders(dsn: str, run_id: str) -> int | None:
+    """How many of the run's orders are CONFIRMED or CANCELLED now (None: Postgres is down)."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM orders.orders WHERE customer_id LIKE %s"
+                " AND status IN ('CONFIRMED', 'CANCELLED')",
+                (f"{run_id}-%",),
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else 0

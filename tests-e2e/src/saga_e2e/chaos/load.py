@@ -6,8 +6,9 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -69,11 +70,45 @@ def set_up(plan: Plan, client: SagaClient) -> None:
         client.open_account(customer, cents)
 
 
+class Balanced:
+    """The order service's replicas as a load balancer serves them: each client thread starts
+    on a replica of its own, and a request that cannot reach it goes to the next one (safe: an
+    order carries its Idempotency-Key, and a cancel is idempotent)."""
+
+    def __init__(self, urls: Sequence[str], first: int = 0) -> None:
+        self.clients = [httpx.Client(base_url=url, timeout=10.0) for url in urls]
+        self.first = first % len(self.clients)
+
+    def get(self, path: str) -> httpx.Response:
+        return self._call(lambda client: client.get(path))
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._call(lambda client: client.post(path, **kwargs))
+
+    def _call(self, request: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
+        count = len(self.clients)
+        for step in range(count):
+            try:
+                return request(self.clients[(self.first + step) % count])
+            except httpx.TransportError:
+                if step == count - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def __enter__(self) -> Balanced:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for client in self.clients:
+            client.close()
+
+
 class Load:
     """Places the plan's orders from `concurrency` threads; a canceller handles cancel_late."""
 
     def __init__(self, plan: Plan, urls: ServiceUrls, concurrency: int, seed: int) -> None:
         self.plan, self.urls, self.concurrency = plan, urls, concurrency
+        self.order_urls: list[str] = [urls.order]  # every replica of the order service
         self.gate: Callable[[int], None] = lambda index: None
         self.rate = 0.0  # orders per second at most; 0 = unpaced
         self._began = time.monotonic()
@@ -91,7 +126,7 @@ class Load:
         """Place every order and finish the late cancels; returns when all are done."""
         self._began = time.monotonic()
         workers = [
-            threading.Thread(target=self._work, name=f"chaos-load-{n}", daemon=True)
+            threading.Thread(target=self._work, args=(n,), name=f"chaos-load-{n}", daemon=True)
             for n in range(self.concurrency)
         ]
         canceller = threading.Thread(target=self._cancel_late, name="chaos-cancel", daemon=True)
@@ -110,9 +145,9 @@ class Load:
             self.record.attempted += 1
             return spec
 
-    def _work(self) -> None:
+    def _work(self, thread: int) -> None:
         with (
-            httpx.Client(base_url=self.urls.order, timeout=10.0) as order,
+            Balanced(self.order_urls, thread) as order,
             httpx.Client(base_url=self.urls.payment, timeout=10.0) as payment,
         ):
             while (spec := self._next()) is not None:
@@ -132,7 +167,7 @@ class Load:
                         now = time.monotonic()
                         self._late.append((now + 0.5, now, placed))
 
-    def _place(self, order: httpx.Client, spec: OrderSpec) -> Placed | None:
+    def _place(self, order: Balanced, spec: OrderSpec) -> Placed | None:
         body = {
             "customer_id": spec.customer_id,
             "items": [{"sku": sku, "quantity": qty} for sku, qty in spec.items],
@@ -149,7 +184,7 @@ class Load:
             self.record.placed[placed.order_id] = placed
         return placed
 
-    def _cancel(self, order: httpx.Client, placed: Placed) -> None:
+    def _cancel(self, order: Balanced, placed: Placed) -> None:
         response = send(lambda: order.post(f"/orders/{placed.order_id}/cancel"), *self._ctx())
         placed.cancel = (
             "accepted" if response is not None and response.status_code == 202 else ("ambiguous")
@@ -173,7 +208,7 @@ class Load:
                 self.record.deposits_ambiguous[customer] += 1
 
     def _cancel_late(self) -> None:
-        with httpx.Client(base_url=self.urls.order, timeout=10.0) as order:
+        with Balanced(self.order_urls) as order:
             while not self.stop.is_set():
                 with self.record.lock:
                     item = self._late.popleft() if self._late else None
@@ -186,7 +221,7 @@ class Load:
                 time.sleep(max(0.0, not_before - time.monotonic()))
                 self._late_step(order, placed, since)
 
-    def _late_step(self, order: httpx.Client, placed: Placed, since: float) -> None:
+    def _late_step(self, order: Balanced, placed: Placed, since: float) -> None:
         response = send(lambda: order.get(f"/orders/{placed.order_id}"), *self._ctx())
         status = response.json()["status"] if response and response.status_code == 200 else ""
         if status == "CANCELLED":

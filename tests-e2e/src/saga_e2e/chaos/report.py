@@ -30,6 +30,8 @@ def summary(result: RunResult) -> str:
             f"{sum(result.faults.counts.values())}: "
             + ", ".join(f"{kind} {result.faults.counts[kind]}" for kind in config.fault_kinds),
         ),
+        ("scale", _scale(config)),
+        ("while down", _while_down(result)),
         ("saga deadline", _deadline(config)),
         ("http retries", str(record.retries)),
         (
@@ -72,6 +74,85 @@ def _drain(result: RunResult) -> str:
     if not result.backlog.settled:
         return f"{line}; NOT settled ({result.backlog})"
     return f"{line}; settled {result.settle_s:.1f} s later"
+
+
+def _scale(config: RunConfig) -> str:
+    replicas = f"{config.replicas} replica{'s' if config.replicas != 1 else ''} per service"
+    return f"{replicas}, {config.brokers} Kafka broker{'s' if config.brokers != 1 else ''}"
+
+
+def steady_rate(result: RunResult) -> float | None:
+    """Sagas/s completed during the load outside the measured outages (None: unknown)."""
+    measured = [o for o in result.faults.outages if o.completed is not None]
+    unmeasured_s = sum(o.outage_s for o in result.faults.outages if o.completed is None)
+    if result.terminal_after_load is None:
+        return None
+    seconds = result.load_s - unmeasured_s - sum(o.outage_s for o in measured)
+    if seconds <= 0:
+        return None
+    completed = result.terminal_after_load - sum(o.completed or 0 for o in measured)
+    return max(0, completed) / seconds
+
+
+def outage_rate(result: RunResult, kind: str) -> tuple[int, float, float | None]:
+    """Outages of `kind` measured: how many, their seconds, and sagas/s completed during them."""
+    measured = [
+        o for o in result.faults.outages if o.target.kind == kind and o.completed is not None
+    ]
+    seconds = sum(o.outage_s for o in measured)
+    completed = sum(o.completed or 0 for o in measured)
+    return len(measured), seconds, completed / seconds if seconds > 0 else None
+
+
+def _while_down(result: RunResult) -> str:
+    """Sagas/s completed while each kind was down, against the rest of the load."""
+    parts = []
+    for kind in result.config.fault_kinds:
+        count, seconds, rate = outage_rate(result, kind)
+        if rate is not None:
+            parts.append(f"{kind} {rate:.1f}/s ({count} outages, {seconds:.0f} s)")
+    steady = steady_rate(result)
+    if steady is not None:
+        parts.append(f"otherwise {steady:.1f}/s")
+    return ", ".join(parts) or "-"
+
+
+def side_by_side(results: list[RunResult]) -> str:
+    """Runs of one seed with different scale, in columns: throughput, its dip, refusals."""
+    heads = [f"{r.config.brokers} broker{'s' if r.config.brokers != 1 else ''}" for r in results]
+    rows: list[tuple[str, list[str]]] = [
+        ("replicas per service", [str(r.config.replicas) for r in results]),
+        ("orders accepted", [str(len(r.record.placed)) for r in results]),
+        ("POST /orders refused", [str(len(r.record.rejected)) for r in results]),
+        ("http retries", [str(r.record.retries) for r in results]),
+        ("sagas/s, nothing down", [_rate(steady_rate(r)) for r in results]),
+    ]
+    for kind in results[0].config.fault_kinds:
+        rates = [outage_rate(r, kind)[2] for r in results]
+        rows.append((f"sagas/s, {kind} down", [_rate(rate) for rate in rates]))
+        dips = []
+        for result, rate in zip(results, rates, strict=True):
+            steady = steady_rate(result)
+            dips.append(
+                f"{(rate / steady - 1) * 100:+.0f}%" if rate is not None and steady else "-"
+            )
+        rows.append((f"  dip while {kind} down", dips))
+    rows += [
+        ("violations", [str(len(r.violations)) for r in results]),
+        ("result", ["PASS" if r.ok else "FAIL" for r in results]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    column = max(12, *(len(head) for head in heads))
+    lines = ["=" * 72, f"{'side by side':<{width}}  " + "  ".join(f"{h:>{column}}" for h in heads)]
+    lines += [
+        f"{name:<{width}}  " + "  ".join(f"{v:>{column}}" for v in values) for name, values in rows
+    ]
+    lines.append("=" * 72)
+    return "\n".join(lines)
+
+
+def _rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1f}"
 
 
 def _deadline(config: RunConfig) -> str:

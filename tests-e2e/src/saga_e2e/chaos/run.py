@@ -18,6 +18,7 @@ from saga_e2e.chaos.load import Load, LoadRecord, set_up
 from saga_e2e.chaos.plan import Plan, expected_outcomes, make_plan
 from saga_e2e.chaos.timeline import Sampler, Timeline
 from saga_e2e.client import TERMINAL, SagaClient, ServiceUrls
+from saga_infra import services
 from saga_infra.settings import Settings
 
 Progress = Callable[[str], None]
@@ -43,6 +44,28 @@ class RunConfig:
     # deadline: the orders in flight then are cancelled as timed_out, and compensated.
     long_outage_s: float = 0.0
     long_outage_kind: str = "inventory"
+    # Scale-out: replicas of every service (each joins its group; a service fault kills one
+    # replica, each in turn) and Kafka brokers (a Kafka fault kills one node, each in turn).
+    replicas: int = 1
+    brokers: int = 1
+    # A killed replica or broker among others stays down this long: a replica past the 10 s
+    # session timeout, so its partitions must move to the survivor while it is gone.
+    member_outage_s: float = 15.0
+    # Every fault down this long (None: a drawn 0.5-3 s, or member_outage_s): the same outages
+    # for runs to be compared side by side (one broker against three).
+    outage_s: float | None = None
+
+    def stack_environ(self, stack_dir: str) -> dict[str, str]:
+        """The variables of the stack this run starts: replicas, brokers, deadline.
+
+        A cluster gets a stack directory of its own: a single broker's data is no node of it.
+        """
+        env = {"SERVICE_REPLICAS": str(self.replicas), "KAFKA_BROKERS": str(self.brokers)}
+        if self.brokers > 1:
+            env["STACK_DIR"] = f"{stack_dir}-{self.brokers}brokers"
+        if self.saga_deadline_s:
+            env |= system.deadline_environ(self.saga_deadline_s)
+        return env
 
     @property
     def may_time_out(self) -> bool:
@@ -73,6 +96,7 @@ class RunResult:
     report_files: list[Path] = field(default_factory=list)
     dead_letters: int = 0
     api_checked: int = 0
+    terminal_after_load: int | None = None  # sagas terminal when the load ended
 
     @property
     def ok(self) -> bool:
@@ -83,9 +107,9 @@ def run(config: RunConfig, report: Progress) -> RunResult:
     """Bring the chaos stack up if needed, run, check, and stop what this run started."""
     began = time.monotonic()
     # In os.environ for the whole run: the services inherit it at every (re)start.
-    deadline = system.deadline_environ(config.saga_deadline_s) if config.saga_deadline_s else {}
-    saved = {var: os.environ.get(var) for var in deadline}
-    os.environ.update(deadline)
+    environ = config.stack_environ(os.environ.get("STACK_DIR", "/tmp/chaosstack"))
+    saved = {var: os.environ.get(var) for var in environ}
+    os.environ.update(environ)
     try:
         chaos = system.bring_up(report)
         try:
@@ -118,15 +142,20 @@ def _run(chaos: system.System, config: RunConfig, report: Progress) -> RunResult
         client.close()
     dlq_before = drain.dead_letters(settings.kafka_bootstrap)
     load = Load(plan, urls, config.concurrency, config.seed)
+    load.order_urls = [s.url for s in services.instances() if s.name == "order"]
     load.rate = config.rate
     kinds = faults.schedule(config.faults, rng, config.fault_kinds)
+    targets = faults.targets(kinds, config.replicas, settings.kafka_brokers)
     injector = faults.FaultInjector(
-        settings, kinds, len(plan.orders), load.placing_begun, rng, report
+        settings, targets, len(plan.orders), load.placing_begun, rng, report
     )
     load.gate = injector.gate
     if config.long_outage_s > 0:
         injector.long_outage = (config.long_outage_kind, config.long_outage_s)
+    injector.member_outage_s = config.member_outage_s
+    injector.outage_s = config.outage_s or 0.0
     dsn = settings.dsn()
+    injector.terminal_count = lambda: drain.terminal_orders(dsn, plan.run_id)
     timeline = Timeline()
     injector.on_fault = timeline.add_fault
 
@@ -180,6 +209,7 @@ def _load_and_drain(
     if injector.error is not None:
         raise RuntimeError(f"fault injection failed: {injector.error}") from injector.error
     load_s = time.monotonic() - began
+    terminal_after_load = drain.terminal_orders(dsn, plan.run_id)
     placed = load.record.placed
     report(f"chaos: load done in {load_s:.1f} s; draining {len(placed)} accepted orders")
     lag = drain.LagProbe(settings.kafka_bootstrap)
@@ -191,6 +221,7 @@ def _load_and_drain(
         result = RunResult(
             config, plan, load.record, injector.log, backlog, load_s=load_s, drain_s=drain_s
         )
+        result.terminal_after_load = terminal_after_load
         if not drain.all_terminal(backlog):
             late = f"{backlog.not_terminal} orders not terminal after {drain_s:.0f} s"
             result.violations.append(f"drain deadline: {late}")
@@ -258,7 +289,31 @@ def _check(
     if result.backlog.settled:  # balances still move while compensation is in flight
         found += api_checks.check_accounts_and_stock(urls, plan, api_checks.balances(rows))
     result.api_checked = sample
-    result.violations += found
+    result.violations += found + outage_violations(result)
+
+
+def outage_violations(result: RunResult) -> list[str]:
+    """A replica or broker down with others beside it must not stop the saga.
+
+    Each such outage completes sagas while it lasts, and a replica kept down past the session
+    timeout has its partitions on the survivors by the end of it. With only Kafka crashing (the
+    order service always up), no POST /orders may be refused.
+    """
+    found = []
+    for outage in result.faults.outages:
+        name = outage.target.name
+        if not outage.target.one_of_several:
+            continue
+        if outage.completed == 0:
+            found.append(
+                f"saga stopped: no saga completed while {name} was down {outage.outage_s:.1f} s"
+            )
+        if outage.handed_over is False:
+            after = f"{outage.outage_s:.0f} s"
+            found.append(f"no handover: {name}'s partitions not moved after {after}")
+    if set(result.config.fault_kinds) == {"kafka"} and result.record.rejected:
+        found.append(f"refused: {len(result.record.rejected)} orders not accepted")
+    return found
 
 
 class _Ticker:
