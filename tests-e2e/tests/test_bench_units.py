@@ -6,12 +6,20 @@ import math
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from saga_e2e.bench import config as presets
 from saga_e2e.bench.__main__ import parse
-from saga_e2e.bench.cpu import CpuSample, ProcStat, deltas, parse_stat, postgres_ticks
+from saga_e2e.bench.cpu import (
+    CpuSample,
+    ProcStat,
+    component_of,
+    deltas,
+    parse_stat,
+    postgres_ticks,
+)
 from saga_e2e.bench.loadgen import offer, order_body
 from saga_e2e.bench.pgbench import parse_tps
 from saga_e2e.bench.report import result_line
@@ -138,6 +146,17 @@ def test_cpu_deltas_skip_a_component_that_restarted() -> None:
     assert used["kafka"] == 1.0 and math.isnan(used["order"])
 
 
+def test_cpu_per_component_adds_up_its_replicas_and_broker_nodes() -> None:
+    pids = {"order": 1, "order-2": 2, "kafka": 3, "kafka-2": 4, "kafka-3": 5, "postgres": 6}
+    before = CpuSample(dict.fromkeys(pids, 1.0), pids)
+    after = CpuSample({name: 1.0 + n for n, name in enumerate(pids, 1)}, pids)
+    used = deltas(before, after)
+    assert used == {"order": 1 + 2, "kafka": 3 + 4 + 5, "postgres": 6}
+    assert (component_of("inventory-2"), component_of("loadgen")) == ("inventory", "loadgen")
+    grown = CpuSample({**after.seconds, "order-3": 9.0}, {**pids, "order-3": 7})
+    assert math.isnan(deltas(before, grown)["order"])  # a replica that joined mid-step
+
+
 # -- RESULT line, pgbench, arguments, environment --------------------------------------------
 
 
@@ -200,8 +219,22 @@ ANSWER = [CREATED]
 @pytest.fixture
 def order_server() -> Iterator[tuple[str, list[bytes]]]:
     """A keep-alive HTTP server on 127.0.0.1 answering `ANSWER[0]` (bodies recorded)."""
-    bodies: list[bytes] = []
     ANSWER[0] = CREATED
+    with serving() as server:
+        yield server
+
+
+@pytest.fixture
+def order_replicas() -> Iterator[list[tuple[str, list[bytes]]]]:
+    """Two such servers: the order service's replicas."""
+    ANSWER[0] = CREATED
+    with serving() as first, serving() as second:
+        yield [first, second]
+
+
+@contextmanager
+def serving() -> Iterator[tuple[str, list[bytes]]]:
+    bodies: list[bytes] = []
     ready, port = threading.Event(), [0]
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
@@ -246,6 +279,18 @@ def test_the_generator_sends_every_body_on_schedule(order_server: tuple[str, lis
     assert not offered.failed and offered.window_s == pytest.approx(0.2)
     assert sorted(received) == sorted(sent)
     assert json.loads(sent[3]) == {"customer_id": "c3", "items": [{"sku": "sku-1", "quantity": 1}]}
+
+
+def test_the_generator_spreads_the_orders_over_the_replicas(
+    order_replicas: list[tuple[str, list[bytes]]],
+) -> None:
+    sent = [order_body(f"c{n}", "sku-1") for n in range(30)]
+
+    offered = offer([url for url, _ in order_replicas], sent, rate=300.0)
+
+    assert (offered.scheduled, offered.sent, offered.accepted) == (30, 30, 30)
+    (_, first), (_, second) = order_replicas
+    assert sorted(first) == sorted(sent[0::2]) and sorted(second) == sorted(sent[1::2])
 
 
 def test_the_generator_reads_chunked_answers_and_counts_refusals(

@@ -6,7 +6,10 @@
 - the load generator (this process): utime + stime only; its reaped children are the services
   it once started, which are counted as themselves.
 
-A component whose PID changed between two samples (a restart) has no delta (NaN).
+Each process is sampled under its instance name (`order`, `order-2`, `kafka`, `kafka-3`, ...)
+and its delta counted for its component (`order`, `kafka`): replicas and broker nodes add up.
+A process whose PID changed between two samples (a restart), or that is in only one of them,
+leaves its component without a delta (NaN).
 """
 
 from __future__ import annotations
@@ -107,10 +110,19 @@ class CpuProbe:
         return CpuSample(seconds, found)
 
 
+def component_of(instance: str) -> str:
+    """`order-2` -> `order`, `kafka-3` -> `kafka`; a name without a number stays as it is."""
+    head, _, number = instance.rpartition("-")
+    return head if head and number.isdigit() else instance
+
+
 def deltas(before: CpuSample, after: CpuSample) -> dict[str, float]:
-    """CPU seconds each component used between two samples (NaN where its PID changed)."""
+    """CPU seconds each component used between two samples, its instances summed (NaN where
+    one of them restarted, appeared or went away)."""
     out: dict[str, float] = {}
     for name in {*before.seconds, *after.seconds}:
         same = name in before.pids and before.pids.get(name) == after.pids.get(name)
-        out[name] = after.seconds[name] - before.seconds[name] if same else NAN
+        used = after.seconds[name] - before.seconds[name] if same else NAN
+        component = component_of(name)
+        out[component] = out.get(component, 0.0) + used
     return out

@@ -2,10 +2,12 @@
 
 Request i of a step is due at t0 + i / rate. A loop wakes for each due time and starts every
 request due by then as its own task (requests are built before the clock starts), over
-keep-alive connections (`wire`). A request is not sent when `max_in_flight` are outstanding or
-when it would start more than `LATE_CAP_S` after the step's window: either way the generator
-did not offer the rate, which the sustain rule sees as too few accepted orders. On the 2-core
-machine it costs about 0.3-0.7 ms of CPU per request (less at higher rates).
+keep-alive connections (`wire`). Given several base URLs (the order service's replicas, each
+serving HTTP on its own port), request i goes to URL i mod N, so each gets rate / N. A request
+is not sent when `max_in_flight` are outstanding (over all URLs) or when it would start more
+than `LATE_CAP_S` after the step's window: either way the generator did not offer the rate,
+which the sustain rule sees as too few accepted orders. On the 2-core machine it costs about
+0.3-0.7 ms of CPU per request (less at higher rates).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def order_body(customer: str, sku: str) -> bytes:
 
 
 def offer(
-    base_url: str,
+    base_urls: str | Sequence[str],
     bodies: Sequence[bytes],
     rate: float,
     *,
@@ -57,12 +59,16 @@ def offer(
     max_in_flight: int = 256,
     timeout_s: float = 10.0,
 ) -> Offered:
-    """Send `bodies` at `rate` per second, open loop; return once every answer is in or late."""
-    return asyncio.run(_offer(base_url, bodies, rate, on_progress, max_in_flight, timeout_s))
+    """Send `bodies` at `rate` per second, open loop, round robin over `base_urls`; return once
+    every answer is in or late."""
+    urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+    if not urls:
+        raise ValueError("no URL to send the orders to")
+    return asyncio.run(_offer(urls, bodies, rate, on_progress, max_in_flight, timeout_s))
 
 
 async def _offer(
-    base_url: str,
+    urls: Sequence[str],
     bodies: Sequence[bytes],
     rate: float,
     on_progress: Callable[[Offered], None],
@@ -70,12 +76,16 @@ async def _offer(
     timeout_s: float,
 ) -> Offered:
     result = Offered(scheduled=len(bodies), window_s=len(bodies) / rate)
-    requests = [post_request(base_url, "/orders", body) for body in bodies]
-    pool = Pool(base_url, max_in_flight, timeout_s)
+    pools = [Pool(url, max_in_flight, timeout_s) for url in urls]
+    requests = [
+        (pools[n % len(urls)], post_request(urls[n % len(urls)], "/orders", body))
+        for n, body in enumerate(bodies)
+    ]
 
-    async def post(request: bytes) -> None:
+    async def post(request: tuple[Pool, bytes]) -> None:
+        pool, wire_bytes = request
         try:
-            outcome = str(await pool.send(request))
+            outcome = str(await pool.send(wire_bytes))
         except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as error:
             outcome = type(error).__name__
         if outcome == "201":
@@ -95,16 +105,17 @@ async def _offer(
             if late:
                 result.failed["unanswered"] += len(late)
     finally:
-        await pool.close()
+        for pool in pools:
+            await pool.close()
     result.late_p99_ms = percentile(lateness, 99) * 1000 if lateness else 0.0
     on_progress(result)
     return result
 
 
 async def _schedule(
-    requests: Sequence[bytes],
+    requests: Sequence[tuple[Pool, bytes]],
     rate: float,
-    post: Callable[[bytes], Coroutine[Any, Any, None]],
+    post: Callable[[tuple[Pool, bytes]], Coroutine[Any, Any, None]],
     pending: set[asyncio.Task[None]],
     max_in_flight: int,
     result: Offered,

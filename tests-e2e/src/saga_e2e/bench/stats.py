@@ -29,6 +29,7 @@ class Latency:
     count: int
     p50: float
     p90: float
+    p95: float
     p99: float
     max: float
 
@@ -38,6 +39,7 @@ class Latency:
             len(values_ms),
             percentile(values_ms, 50),
             percentile(values_ms, 90),
+            percentile(values_ms, 95),
             percentile(values_ms, 99),
             max(values_ms) if values_ms else NAN,
         )
