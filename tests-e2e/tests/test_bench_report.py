@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from saga_e2e.bench.config import LATENCY_POINTS, QUICK
+from saga_e2e.bench.config import LATENCY_POINTS, MODES, QUICK
 from saga_e2e.bench.report import CSV_COLUMNS
 
 pytestmark = pytest.mark.bench
 
 # Its own ports and directory: neither `make dev`'s, chaos's, storm's nor `make bench`'s (so a
-# bench may run meanwhile). BENCH_SMOKE_<VAR> overrides each.
+# bench may run meanwhile). BENCH_SMOKE_<VAR> overrides each. Replicas n > 1 of each service
+# listen on its port + 10(n-1): 31111-31113 for the second.
 SMOKE_STACK = {
     "STACK_DIR": "/tmp/benchstack-smoke",
     "KAFKA_PORT": "31092",
@@ -30,11 +31,26 @@ SMOKE_STACK = {
     "JAEGER_HEALTH_PORT": "31233",
     "PROMETHEUS": "0",  # a bench measures the saga; nothing scrapes it
 }
+# The brokers mode's second stack (3 Kafka nodes on 20092-20097), after the first: BENCH_3B_<VAR>
+# of the bench, BENCH_SMOKE_3B_<VAR> here.
+SMOKE_3B_STACK = {
+    "STACK_DIR": "/tmp/benchstack-smoke-3b",
+    "KAFKA_PORT": "20092",
+    "KAFKA_CONTROLLER_PORT": "20093",
+    "PG_PORT": "20532",
+    "ORDER_HTTP_PORT": "20101",
+    "PAYMENT_HTTP_PORT": "20102",
+    "INVENTORY_HTTP_PORT": "20103",
+    "JAEGER": "0",
+    "PROMETHEUS": "0",
+}
 FLOAT = r"[0-9]+\.[0-9]+"
 RESULT = re.compile(
     rf"^RESULT max_sagas_per_s={FLOAT} batch1_sagas_per_s={FLOAT} pg_tps={FLOAT} "
-    rf"cpu_ms_per_saga={FLOAT} p50_ms={FLOAT} p99_ms={FLOAT}$"
+    rf"cpu_ms_per_saga={FLOAT} p50_ms={FLOAT} p99_ms={FLOAT} "
+    rf"replicas_sagas_per_s={FLOAT} brokers_sagas_per_s={FLOAT}$"
 )
+SCALE_HEADER = re.compile(r"^\s*mode\s+replicas\s+brokers\s+max/s\s+p50ms\s+p95ms\s+=cpu\s+\|")
 TABLE_HEADER = re.compile(r"^\s*mode\s+phase\s+rate/s\s+ok%\s+done/s\s+backlog\s+lag\s+p50ms")
 
 
@@ -49,7 +65,13 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
     env |= {
         f"BENCH_{var}": os.environ.get(f"BENCH_SMOKE_{var}", v) for var, v in SMOKE_STACK.items()
     }
+    env |= {
+        f"BENCH_3B_{var}": os.environ.get(f"BENCH_SMOKE_3B_{var}", v)
+        for var, v in SMOKE_3B_STACK.items()
+    }
+    # Both scale-out modes, whatever `make dev` switches the environment holds.
     command = [sys.executable, "-m", "saga_e2e.bench", "--quick", "--out", str(tmp_path)]
+    command += ["--replicas", "2", "--brokers", "3"]
 
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540)
 
@@ -77,13 +99,23 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
     (tracing,) = [line for line in lines if line.startswith("tracing: CPU per saga")]
     for service in ("order-service", "payment-service", "inventory-service"):
         assert service in tracing, tracing
+    # The scale-out section: batched, 2 replicas, 3 brokers, each against batched.
+    (title,) = [n for n, line in enumerate(lines) if line.startswith("scale-out (")]
+    assert SCALE_HEADER.match(lines[title + 1]), lines[title + 1]
+    scale_rows = [line.split() for line in lines[title + 2 : title + 5]]
+    assert [row[:3] for row in scale_rows] == [
+        ["batched", "1", "1"], ["replicas", "2", "1"], ["brokers", "1", "3"],
+    ]  # fmt: skip
+    assert scale_rows[0][-2:] == ["|", "-"]
+    for row in scale_rows[1:]:
+        assert re.search(r"\| [+-]\d+% sagas/s|\| sagas/s -", " ".join(row)), row
+    assert not [line for line in lines if line.startswith("note: brokers mode failed")]
     assert png_files[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def _expected_steps() -> list[tuple[str, str, int]]:
-    """Every step --quick runs: both ramps to the end (it keeps going) and both latency points."""
-    steps = [("batched", "ramp", n) for n in range(len(QUICK.batched.rates))]
-    steps += [("batched", f"at{share * 100:.0f}", 0) for share in LATENCY_POINTS]
-    steps += [("batch1", "ramp", n) for n in range(len(QUICK.batch1.rates))]
-    steps += [("traced", "ramp", n) for n in range(len(QUICK.traced.rates))]
+    """Every step --quick runs: every ramp to the end (it keeps going), both latency points."""
+    steps = [("batched", f"at{share * 100:.0f}", 0) for share in LATENCY_POINTS]
+    for mode in MODES:
+        steps += [(mode, "ramp", n) for n in range(len(QUICK.ramp(mode).rates))]
     return steps

@@ -2,8 +2,15 @@
 
 Prints a table (stdout), writes <out>/<run>.csv and .png, shows a progress bar (stderr) and
 ends with one line `RESULT max_sagas_per_s=... batch1_sagas_per_s=... pg_tps=...
-cpu_ms_per_saga=... p50_ms=... p99_ms=...`. The stack is BENCH_<VAR> or the bench defaults
-(/tmp/benchstack, Kafka 30092, Postgres 30532, services 30001-30003), never `make dev`'s.
+cpu_ms_per_saga=... p50_ms=... p99_ms=... replicas_sagas_per_s=... brokers_sagas_per_s=...`.
+The stack is BENCH_<VAR> or the bench defaults (/tmp/benchstack, Kafka 30092, Postgres 30532,
+services 30001-30003), never `make dev`'s; the brokers mode runs afterwards on a second stack,
+BENCH_3B_<VAR> or /tmp/benchstack-3b (Kafka 32092-32097, Postgres 32532, services 32001-32003).
+
+Scale-out takes `make dev`'s switches from the environment: SERVICE_REPLICAS (and
+ORDER_REPLICAS, PAYMENT_REPLICAS, INVENTORY_REPLICAS over it) for the replicas mode, default 2,
+and KAFKA_BROKERS for the brokers mode, default 3; 1 skips the mode. --replicas and --brokers
+override them.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,6 +31,8 @@ from saga_e2e.bench.report import result_line, table, write_csv
 from saga_e2e.bench.result import headline
 from saga_e2e.bench.run import planned_steps, run
 from saga_e2e.bench.system import point_at_bench_stack
+from saga_infra import services
+from saga_infra.services import MAX_REPLICAS, SERVICES
 
 Parse = Callable[[str], Any]
 Default = Callable[[presets.BenchConfig], object]
@@ -51,6 +60,10 @@ OPTIONS: tuple[tuple[str, Parse, str, Default], ...] = (
     ("--batch1-top", NUM, "highest rate the batch-1 ramp may reach", lambda c: c.batch1.top),
     ("--traced-start", NUM, "first rate of the tracing-on ramp", lambda c: c.traced.start),
     ("--traced-top", NUM, "highest rate the tracing-on ramp may reach", lambda c: c.traced.top),
+    ("--replicas-start", NUM, "first rate of the replicas ramp", lambda c: c.replicas.start),
+    ("--replicas-top", NUM, "highest rate the replicas ramp may reach", lambda c: c.replicas.top),
+    ("--brokers-start", NUM, "first rate of the 3-broker ramp", lambda c: c.brokers.start),
+    ("--brokers-top", NUM, "highest rate the 3-broker ramp may reach", lambda c: c.brokers.top),
     ("--factor", NUM, "ratio between ramp steps (> 1)", lambda c: c.batched.factor),
     ("--step-s", NUM, "seconds of load per ramp step", lambda c: c.step_s),
     ("--latency-s", NUM, "seconds of each latency point (50%%, 80%%)", lambda c: c.latency_s),
@@ -88,6 +101,25 @@ def parser() -> argparse.ArgumentParser:
         f"(default {full.retries}; --quick {quick.retries})",
     )
     p.add_argument(
+        "--replicas",
+        type=int,
+        choices=range(1, MAX_REPLICAS + 1),
+        default=None,
+        metavar="N",
+        help="replicas of every service in the replicas mode, 1 to skip it (default "
+        "SERVICE_REPLICAS, else 2; ORDER_REPLICAS, PAYMENT_REPLICAS, INVENTORY_REPLICAS "
+        "override it per service)",
+    )
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=presets.BROKER_COUNTS,
+        default=None,
+        metavar="N",
+        help="Kafka nodes of the brokers mode's stack: 3, or 1 to skip it "
+        "(default KAFKA_BROKERS, else 3)",
+    )
+    p.add_argument(
         "--keep-going",
         action="store_true",
         default=None,
@@ -96,16 +128,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse(argv: list[str]) -> presets.BenchConfig:
+def scale_out(
+    replicas: int | None, brokers: int | None, environ: Mapping[str, str]
+) -> tuple[dict[str, int], int]:
+    """Replicas of each service and Kafka nodes for the scale-out modes: the options, else
+    `make dev`'s variables, else 2 and 3 (ValueError naming a bad variable)."""
+    env = {**environ}
+    if replicas is not None:
+        env["SERVICE_REPLICAS"] = str(replicas)
+    elif not env.get("SERVICE_REPLICAS", "").strip():
+        env["SERVICE_REPLICAS"] = "2"
+    try:
+        counts = {s.name: services.replica_count(s, env) for s in SERVICES}
+    except services.ServiceError as error:
+        raise ValueError(str(error)) from None
+    if brokers is None:
+        raw = environ.get("KAFKA_BROKERS", "").strip() or "3"
+        if raw not in {str(n) for n in presets.BROKER_COUNTS}:
+            raise ValueError(f"KAFKA_BROKERS={raw!r}: give 1 (no brokers mode) or 3")
+        brokers = int(raw)
+    return counts, brokers
+
+
+def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> presets.BenchConfig:
+    """The run's config from the arguments and, for scale-out, `environ` (os.environ)."""
     p = parser()
     args = vars(p.parse_args(argv))
     quick = args.pop("quick")
-    overrides = {
-        "out_dir": args.pop("out"),
-        "pgbench_duration_s": args.pop("pgbench_s"),
-        **args,
-    }
     try:
+        counts, brokers = scale_out(
+            args.pop("replicas"), args.pop("brokers"), os.environ if environ is None else environ
+        )
+        overrides = {
+            "out_dir": args.pop("out"),
+            "pgbench_duration_s": args.pop("pgbench_s"),
+            "replica_counts": counts,
+            "broker_count": brokers,
+            **args,
+        }
         return presets.build(quick, **overrides).checked()
     except ValueError as error:
         p.error(str(error))  # exits 2 with the reason
@@ -125,7 +185,7 @@ def main(argv: list[str]) -> int:
     progress.log(
         f"bench{' --quick' if config.quick else ''}: about {likely / 60:.1f} min "
         f"(at most {worst / 60:.1f} min if every ramp step runs) on the stack in "
-        f"{os.environ['STACK_DIR']}"
+        f"{os.environ['STACK_DIR']}; modes {', '.join(config.modes)}"
     )
     try:
         result = run(config, progress)

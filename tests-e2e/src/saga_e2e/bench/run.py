@@ -1,58 +1,78 @@
-"""One bench run: stack, data, pgbench, the batched ramp, latency points, the batch-1 ramp.
+"""One bench run: stack, data, pgbench, the ramps of every mode, latency points; then the
+brokers mode on a second stack.
 
 The batched ramp comes first (the services' own defaults), then the latency points at 50% and
-80% of its maximum in the same mode, then the services restart with CONSUMER_BATCH_MAX=1 for
-the batch-1 ramp, and last with tracing on (every span exported to the stack's Jaeger) for the
-traced ramp: the cost of tracing is the batched figures against the traced ones. Whatever
-the run started is stopped on the way out, failure or Ctrl-C.
+80% of its maximum in the same mode; then the replicas ramp (the same services plus their
+extra replicas, nothing restarted); then the services restart with CONSUMER_BATCH_MAX=1 for
+the batch-1 ramp (the extra replicas stopped), and last with tracing on (every span exported
+to the stack's Jaeger) for the traced ramp: the cost of tracing is the batched figures against
+the traced ones. Once that stack is stopped, a second one with a 3-node Kafka (replication 3,
+min.insync.replicas 2) runs the batched ramp again: the brokers mode. Whatever the run started
+is stopped on the way out, failure or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from saga_e2e.bench import dataset, pgbench, system
-from saga_e2e.bench.config import LATENCY_POINTS, BenchConfig, Ramp
+from saga_e2e.bench.config import LATENCY_POINTS, BenchConfig
 from saga_e2e.bench.cpu import CpuProbe
 from saga_e2e.bench.kafka_probe import KafkaProbe
 from saga_e2e.bench.pg_probe import PgProbe
 from saga_e2e.bench.progress import Progress
 from saga_e2e.bench.result import RAMP, BenchResult
 from saga_e2e.bench.step import Probes, StepPlan, StepResult, measure, warm_up
-from saga_e2e.bench.system import BATCH1, BATCHED, TRACED, Bench, Mode
+from saga_e2e.bench.system import BATCH1, BATCHED, BROKERS, TRACED, Bench, Mode
 
 
 def planned_steps(config: BenchConfig) -> int:
     """Steps of a run whose ramps go all the way (the bar's total), plus pgbench."""
-    ramps = (config.batched, config.batch1, config.traced)
-    return sum(len(ramp.rates) for ramp in ramps) + len(LATENCY_POINTS) + 1
+    ramps = sum(len(config.ramp(mode).rates) for mode in config.modes)
+    return ramps + len(LATENCY_POINTS) + 1
 
 
 def run(config: BenchConfig, progress: Progress) -> BenchResult:
-    """Bring the bench stack up if needed, measure, and stop what this run started."""
+    """Bring the bench stack up if needed, measure, and stop what this run started; then the
+    same for the brokers mode's stack."""
     began = time.monotonic()
+    result = BenchResult(config, datetime.now(UTC).strftime("bench-%Y%m%d-%H%M%S"))
     bench = system.bring_up(progress.log)
     try:
-        result = _run(bench, config, progress)
+        _run(bench, config, progress, result)
     finally:
         system.shut_down(bench, progress.log)
+    if config.with_brokers:
+        _brokers(config, progress, result)
     result.total_s = time.monotonic() - began
     return result
 
 
-def _run(bench: Bench, config: BenchConfig, progress: Progress) -> BenchResult:
+@contextmanager
+def _probes(bench: Bench, run_id: str, progress: Progress) -> Iterator[Probes]:
+    """The run's products on this stack, and the probes of its database and broker."""
     settings = bench.system.settings
     order, payment, inventory = bench.system.urls
-    run_id = datetime.now(UTC).strftime("bench-%Y%m%d-%H%M%S")
-    result = BenchResult(config, run_id)
-    system.use_mode(bench, BATCHED, progress.log)
     progress.log(f"bench: run {run_id}: {dataset.SKUS} skus; waiting for the order catalog")
     skus = dataset.set_up_products(inventory, order, run_id)
     pg, kafka = PgProbe(settings), KafkaProbe(settings.kafka_bootstrap)
     try:
-        if not pg.statements:
+        cpu = CpuProbe(lambda: system.component_pids(bench))
+        yield Probes(lambda: system.order_urls(bench), payment, skus, run_id, pg, kafka, cpu)
+    finally:
+        pg.close()
+        kafka.close()
+
+
+def _run(bench: Bench, config: BenchConfig, progress: Progress, result: BenchResult) -> None:
+    settings = bench.system.settings
+    system.use_mode(bench, BATCHED, progress.log)
+    with _probes(bench, result.run_id, progress) as probes:
+        if not probes.pg.statements:
             result.notes.append(
                 "pg_stat_statements is not loaded (a stack started without "
                 "PG_SHARED_PRELOAD_LIBRARIES): no statements; transactions from pg_stat_database"
@@ -61,10 +81,7 @@ def _run(bench: Bench, config: BenchConfig, progress: Progress) -> BenchResult:
         result.pg_tps = pgbench.run(settings, config.pgbench, progress.log)
         progress.log(f"pgbench: {result.pg_tps:.0f} tps")
         progress.done()
-        probes = Probes(
-            order, payment, skus, run_id, pg, kafka, CpuProbe(lambda: system.component_pids(bench))
-        )
-        _ramp(probes, config, BATCHED, config.batched, result, progress)
+        _ramp(probes, config, BATCHED, result, progress)
         base = result.max_rate(BATCHED.name)
         if base <= 0:
             base = config.batched.start
@@ -76,26 +93,36 @@ def _run(bench: Bench, config: BenchConfig, progress: Progress) -> BenchResult:
                 BATCHED.name, f"at{share * 100:.0f}", 0, round(base * share, 1), config.latency_s
             )
             result.steps.append(_step(probes, plan, config, progress))
+        if config.with_replicas:
+            replicas = system.replicas_mode(config.replica_counts)
+            system.use_mode(bench, replicas, progress.log)
+            _ramp(probes, config, replicas, result, progress)
         system.use_mode(bench, BATCH1, progress.log)
-        _ramp(probes, config, BATCH1, config.batch1, result, progress)
+        _ramp(probes, config, BATCH1, result, progress)
         system.use_mode(bench, TRACED, progress.log)
-        _ramp(probes, config, TRACED, config.traced, result, progress)
+        _ramp(probes, config, TRACED, result, progress)
         result.traced_services = system.traced_services(bench)
-    finally:
-        pg.close()
-        kafka.close()
-    return result
+
+
+def _brokers(config: BenchConfig, progress: Progress, result: BenchResult) -> None:
+    """The batched ramp on the second stack's Kafka cluster. A failure there is a note: the
+    report of the first stack stands (Ctrl-C still ends the run)."""
+    progress.phase("brokers stack")
+    try:
+        with system.brokers_stack(config.broker_count, progress.log) as bench:
+            system.use_mode(bench, BROKERS, progress.log)
+            with _probes(bench, result.run_id, progress) as probes:
+                _ramp(probes, config, BROKERS, result, progress)
+    except Exception as error:
+        progress.log(f"bench: brokers mode failed: {error}")
+        result.notes.append(f"brokers mode failed: {type(error).__name__}: {error}")
 
 
 def _ramp(
-    probes: Probes,
-    config: BenchConfig,
-    mode: Mode,
-    ramp: Ramp,
-    result: BenchResult,
-    progress: Progress,
+    probes: Probes, config: BenchConfig, mode: Mode, result: BenchResult, progress: Progress
 ) -> None:
     """Warm up, then each rate of the ramp in turn until one is not sustained (after retries)."""
+    ramp = config.ramp(mode.name)
     progress.phase(f"{mode.name} warm-up")
     took = warm_up(probes, mode.name, ramp.start, config.warmup_s, config.drain_cap_s)
     progress.log(f"{mode.name}: warmed up at {ramp.start:g}/s in {took:.1f} s")

@@ -30,7 +30,7 @@ COMPONENTS = ("order", "payment", "inventory", "kafka", "postgres", "jaeger")
 
 @dataclass(frozen=True)
 class StepPlan:
-    mode: str  # "batched" | "batch1"
+    mode: str  # "batched" | "replicas" | "batch1" | "traced" | "brokers"
     phase: str  # "ramp" | "at50" | "at80"
     index: int
     rate: float
@@ -70,14 +70,16 @@ class StepResult:
 
     @property
     def system_cpu_ms(self) -> float:
-        return sum(self.cpu_ms.get(name, math.nan) for name in COMPONENTS)
+        """The components' sum; one not running (no Jaeger on a stack without it) adds 0, one
+        that restarted during the step (NaN) makes it NaN."""
+        return sum(self.cpu_ms.get(name, 0.0) for name in COMPONENTS)
 
 
 @dataclass
 class Probes:
-    """Everything a step reads, opened once per run."""
+    """Everything a step reads, opened once per stack."""
 
-    order_url: str
+    order_urls: Callable[[], list[str]]  # the order replicas of the current mode
     payment_url: str
     skus: list[str]
     run_id: str
@@ -99,7 +101,7 @@ def measure(
     bodies = dataset.bodies(customers, probes.skus, max(1, round(plan.rate * plan.duration_s)))
     cpu0, pg0, records0 = probes.cpu.sample(), probes.pg.counters(), probes.kafka.records()
     began = time.monotonic()
-    offered = offer(probes.order_url, bodies, plan.rate, on_progress=on_load)
+    offered = offer(probes.order_urls(), bodies, plan.rate, on_progress=on_load)
     not_terminal_end, lag_end = probes.pg.not_terminal(customers), probes.kafka.lag()
     drained, drain_s = _drain(probes, customers, drain_cap_s)
     time.sleep(SETTLE_S)
@@ -140,7 +142,8 @@ def warm_up(probes: Probes, mode: str, rate: float, duration_s: float, cap_s: fl
     """
     began = time.monotonic()
     customers = dataset.open_customers(probes.payment_url, f"{probes.run_id}-{mode}-warmup")
-    offer(probes.order_url, dataset.bodies(customers, probes.skus, round(rate * duration_s)), rate)
+    bodies = dataset.bodies(customers, probes.skus, round(rate * duration_s))
+    offer(probes.order_urls(), bodies, rate)
     _drain(probes, customers, cap_s)
     return time.monotonic() - began
 
