@@ -9,9 +9,16 @@ from uuid import UUID
 
 import pytest
 
-from shared_events import CATALOG, Event, EventRegistry, Upcaster
+from shared_events import CATALOG, Envelope, Event, EventRegistry, Upcaster
 from shared_events.contracts.orders import upcast_order_created_v1
-from shared_events.schemas import SCHEMAS_DIR, check, generate, render
+from shared_events.schemas import (
+    ENVELOPE_FILE,
+    SCHEMAS_DIR,
+    check,
+    envelope_schema,
+    generate,
+    render,
+)
 from shared_events.schemas.__main__ import main
 from shared_events.schemas.compatibility import reader_problems
 from shared_events.topics import ORDER_EVENTS, PAYMENT_EVENTS
@@ -84,7 +91,7 @@ def test_the_committed_schemas_are_current_and_compatible() -> None:
 
 
 def test_committed_schemas_are_stable_json_with_a_trailing_newline() -> None:
-    for path in SCHEMAS_DIR.glob("*/v*.json"):
+    for path in [*SCHEMAS_DIR.glob("*/v*.json"), SCHEMAS_DIR / ENVELOPE_FILE]:
         text = path.read_text(encoding="utf-8")
         assert text == render(json.loads(text)), path
 
@@ -234,7 +241,9 @@ def run_cli(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedP
 def test_cli_check_passes_on_the_committed_schemas() -> None:
     done = run_cli("check")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("OK: 12 schemas of 10 event types up to date and compatible")
+    assert done.stdout.startswith(
+        "OK: the envelope and 12 schemas of 10 event types up to date and compatible"
+    )
     assert done.stdout.count("\n") == 1
 
 
@@ -281,3 +290,59 @@ def test_cli_checks_another_model_set(schemas_dir: Path, tmp_path: Path) -> None
         "- OrderCancelled v1: incompatible change: reason: enum narrowed: "
         "['out_of_stock', 'customer_cancelled'] no longer accepted"
     ) in done.stderr
+
+
+class EnvelopeWithTenant(Envelope[Event]):
+    tenant: str
+
+
+class EnvelopeWithSource(Envelope[Event]):
+    source: str | None = None
+
+
+def test_the_committed_envelope_schema_is_the_envelope_models() -> None:
+    committed = json.loads((SCHEMAS_DIR / ENVELOPE_FILE).read_text(encoding="utf-8"))
+    assert committed == envelope_schema()
+    assert committed["title"] == "Envelope"
+    assert "default" not in committed["$defs"]["Producer"]["properties"]["contracts_version"]
+    assert set(committed["required"]) == {
+        "event_id",
+        "event_type",
+        "event_version",
+        "occurred_at",
+        "producer",
+        "correlation_id",
+        "payload",
+    }
+
+
+def test_a_stale_or_missing_envelope_schema_fails(schemas_dir: Path) -> None:
+    path = schemas_dir / ENVELOPE_FILE
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema["description"] = "edited by hand"
+    path.write_text(render(schema))
+    assert problems_of(CATALOG, schemas_dir) == "envelope: committed schema is stale (run generate)"
+    path.unlink()
+    assert (
+        problems_of(CATALOG, schemas_dir) == "envelope: no committed schema (stale: run generate)"
+    )
+
+
+def test_an_added_optional_envelope_field_is_stale_but_compatible(schemas_dir: Path) -> None:
+    report = check(CATALOG, schemas_dir, envelope=EnvelopeWithSource)
+    assert report.problems == ["envelope: committed schema is stale (run generate)"]
+
+
+def test_an_incompatible_envelope_change_fails_and_is_not_written(schemas_dir: Path) -> None:
+    report = check(CATALOG, schemas_dir, envelope=EnvelopeWithTenant)
+    assert "envelope: committed schema is stale (run generate)" in report.problems
+    assert (
+        "envelope: incompatible change: tenant: new required property "
+        "(data already written would be rejected)"
+    ) in report.problems
+    before = (schemas_dir / ENVELOPE_FILE).read_text()
+    refused = generate(CATALOG, schemas_dir, envelope=EnvelopeWithTenant)
+    assert refused.problems and all(p.startswith("envelope: ") for p in refused.problems)
+    assert (schemas_dir / ENVELOPE_FILE).read_text() == before
+    assert generate(CATALOG, schemas_dir, envelope=EnvelopeWithTenant, force=True).problems == []
+    assert "tenant" in json.loads((schemas_dir / ENVELOPE_FILE).read_text())["required"]

@@ -31,7 +31,10 @@ class Producer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     service: Annotated[str, Field(min_length=1)]
-    contracts_version: Annotated[str, Field(min_length=1)] = CONTRACTS_VERSION
+    # A factory, not a default: the envelope's published JSON Schema would change every release.
+    contracts_version: Annotated[str, Field(min_length=1)] = Field(
+        default_factory=lambda: CONTRACTS_VERSION
+    )
 
 
 class Envelope(BaseModel, Generic[P]):

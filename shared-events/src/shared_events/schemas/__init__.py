@@ -1,4 +1,5 @@
-"""JSON Schemas of every published event version, and the gate keeping changes compatible.
+"""JSON Schemas of the envelope and every published event version, and the gate keeping
+changes compatible.
 
 Run `python -m shared_events.schemas generate` to write them, `... check` in CI.
 """
@@ -9,7 +10,14 @@ from shared_events.schemas.compatibility import (
     removed_properties,
     resolve,
 )
-from shared_events.schemas.files import SCHEMAS_DIR, generated_schemas, render, schema_of
+from shared_events.schemas.files import (
+    ENVELOPE_FILE,
+    SCHEMAS_DIR,
+    envelope_schema,
+    generated_schemas,
+    render,
+    schema_of,
+)
 from shared_events.schemas.gate import (
     GateReport,
     changed_version,
@@ -19,11 +27,13 @@ from shared_events.schemas.gate import (
 )
 
 __all__ = [
+    "ENVELOPE_FILE",
     "SCHEMAS_DIR",
     "GateReport",
     "Incompatibility",
     "changed_version",
     "check",
+    "envelope_schema",
     "evolution_problems",
     "generate",
     "generated_schemas",

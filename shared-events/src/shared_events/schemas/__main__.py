@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     done = "written to" if args.command == "generate" else "up to date and compatible in"
-    counts = f"{report.checked} schemas of {report.event_types} event types"
+    counts = f"the envelope and {report.checked} schemas of {report.event_types} event types"
     print(f"OK: {counts} {done} {args.schemas_dir}")
     return 0
 

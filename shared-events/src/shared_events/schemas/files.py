@@ -5,11 +5,17 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
+from pydantic import BaseModel
+
 from shared_events.contracts.event import Event
+from shared_events.envelope import Envelope
 from shared_events.registry import EventRegistry
 
 SCHEMAS_DIR: Final = Path(__file__).resolve().parents[3] / "schemas"
 """`shared-events/schemas` of a source checkout: where the published schemas are committed."""
+
+ENVELOPE_FILE: Final = "envelope.json"
+"""The envelope's schema, committed beside the `<event_type>/` directories."""
 
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
@@ -27,6 +33,15 @@ def schema_of(model: type[Event]) -> dict[str, Any]:
         "x-event-type": model.event_type,
         "x-event-version": model.event_version,
         "x-topic": model.topic,
+    }
+
+
+def envelope_schema(model: type[BaseModel] = Envelope) -> dict[str, Any]:
+    """The JSON Schema of the envelope every event travels in; its payload is any event's."""
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        **model.model_json_schema(),
+        "x-payload-schema": "<event_type>/v<event_version>.json",
     }
 
 

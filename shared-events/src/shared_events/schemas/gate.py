@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from shared_events.envelope import Envelope
 from shared_events.registry import EventRegistry
 from shared_events.schemas.compatibility import (
     Incompatibility,
@@ -13,8 +16,10 @@ from shared_events.schemas.compatibility import (
     removed_properties,
 )
 from shared_events.schemas.files import (
+    ENVELOPE_FILE,
     SchemaKey,
     committed_files,
+    envelope_schema,
     generated_schemas,
     render,
     write_schema,
@@ -32,9 +37,13 @@ class GateReport:
     event_types: int = 0
 
 
-def check(registry: EventRegistry, schemas_dir: Path) -> GateReport:
-    """Compare a registry's models with the committed schemas: staleness and compatibility."""
+def check(
+    registry: EventRegistry, schemas_dir: Path, *, envelope: type[BaseModel] = Envelope
+) -> GateReport:
+    """Compare the envelope and a registry's models with the committed schemas: staleness and
+    compatibility."""
     report = GateReport(event_types=len(registry.event_types()))
+    report.problems += _envelope_problems(schemas_dir, envelope_schema(envelope))
     generated = generated_schemas(registry)
     committed: dict[SchemaKey, dict[str, Any]] = {}
     for key, path in committed_files(schemas_dir).items():
@@ -57,9 +66,16 @@ def check(registry: EventRegistry, schemas_dir: Path) -> GateReport:
     return report
 
 
-def generate(registry: EventRegistry, schemas_dir: Path, *, force: bool = False) -> GateReport:
-    """Write every schema file; refuse (unless forced) to rewrite a version incompatibly."""
+def generate(
+    registry: EventRegistry,
+    schemas_dir: Path,
+    *,
+    force: bool = False,
+    envelope: type[BaseModel] = Envelope,
+) -> GateReport:
+    """Write every schema file; refuse (unless forced) to rewrite one incompatibly."""
     report = GateReport(event_types=len(registry.event_types()))
+    _write_envelope(schemas_dir, envelope_schema(envelope), force, report)
     files = committed_files(schemas_dir)
     for key, schema in generated_schemas(registry).items():
         report.checked += 1
@@ -71,6 +87,38 @@ def generate(registry: EventRegistry, schemas_dir: Path, *, force: bool = False)
                 continue
         write_schema(schemas_dir, key, schema)
     return report
+
+
+def _envelope_problems(schemas_dir: Path, generated: Mapping[str, Any]) -> list[str]:
+    path = schemas_dir / ENVELOPE_FILE
+    if not path.is_file():
+        return ["envelope: no committed schema (stale: run generate)"]
+    try:
+        committed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return [f"envelope: cannot read {path}: {error}"]
+    if render(committed) == render(dict(generated)):
+        return []
+    return [
+        "envelope: committed schema is stale (run generate)",
+        *(f"envelope: {p}" for p in changed_version(committed, generated)),
+    ]
+
+
+def _write_envelope(
+    schemas_dir: Path, generated: dict[str, Any], force: bool, report: GateReport
+) -> None:
+    # Every reader of every version reads this envelope: it changes compatibly or not at all.
+    path = schemas_dir / ENVELOPE_FILE
+    if path.is_file() and not force:
+        problems = changed_version(json.loads(path.read_text(encoding="utf-8")), generated)
+        if problems:
+            report.problems += [f"envelope: {p}" for p in problems]
+            return
+    text = render(generated)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        schemas_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def changed_version(committed: Mapping[str, Any], generated: Mapping[str, Any]) -> list[str]:
