@@ -26,17 +26,21 @@ class Event(BaseModel):
     event_type: ClassVar[str]
     event_version: ClassVar[int]
     topic: ClassVar[str]
+    key_field: ClassVar[str]
+    """The payload field whose value is the Kafka record key (the AsyncAPI document says so)."""
 
     def key(self) -> str:
         """Kafka record key: events with the same key stay in order on one partition."""
-        raise NotImplementedError(f"{type(self).__name__} does not define its key")
+        field = getattr(type(self), "key_field", None)
+        if field is None:
+            raise NotImplementedError(f"{type(self).__name__} does not define its key")
+        return str(getattr(self, field))
 
 
 class SagaEvent(Event):
     """An event of one order's saga, keyed (and correlated) by its order id."""
 
-    order_id: UUID
+    # The order id, so one order's events keep their order on a topic.
+    key_field: ClassVar[str] = "order_id"
 
-    def key(self) -> str:
-        """The order id, so one order's events keep their order on a topic."""
-        return str(self.order_id)
+    order_id: UUID

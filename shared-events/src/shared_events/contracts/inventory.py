@@ -61,11 +61,9 @@ class ProductUpserted(Event):
     event_type: ClassVar[str] = "ProductUpserted"
     event_version: ClassVar[int] = 1
     topic: ClassVar[str] = INVENTORY_EVENTS
+    # The sku: a compacting reader keeps the latest state of each product.
+    key_field: ClassVar[str] = "sku"
 
     sku: Sku
     name: Annotated[str, Field(min_length=1)]
     price_cents: PositiveCents
-
-    def key(self) -> str:
-        """The sku: a compacting reader keeps the latest state of each product."""
-        return self.sku

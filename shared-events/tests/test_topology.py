@@ -1,0 +1,47 @@
+"""The contract's topology: every event has one writer, and consumers read what exists."""
+
+from shared_events import CATALOG, Event
+from shared_events.kafka.topics import CONSUMER_GROUPS, saga_topics
+from shared_events.topics import EVENT_TOPICS
+from shared_events.topology import SERVICES, service
+
+
+def models() -> list[type[Event]]:
+    return [CATALOG.model(t, v) for t in CATALOG.event_types() for v in CATALOG.versions(t)]
+
+
+def test_each_service_writes_its_own_topic_and_reads_with_its_own_group() -> None:
+    assert sorted(s.produces for s in SERVICES) == sorted(EVENT_TOPICS)
+    assert sorted(s.consumer_group for s in SERVICES) == sorted(CONSUMER_GROUPS)
+    assert sorted(s.name for s in SERVICES) == ["inventory", "order", "payment"]
+
+
+def test_the_dead_letter_topics_are_the_ones_created_for_the_groups() -> None:
+    assert {s.dead_letter_topic for s in SERVICES} == set(saga_topics()) - set(EVENT_TOPICS)
+
+
+def test_every_handled_event_exists_on_the_topic_it_is_read_from() -> None:
+    for one in SERVICES:
+        assert one.produces not in one.handles, f"{one.name} reads its own topic"
+        for topic, event_types in one.handles.items():
+            assert list(event_types) == sorted(set(event_types))
+            for event_type in event_types:
+                assert CATALOG.latest(event_type).topic == topic
+
+
+def test_every_event_is_read_by_someone() -> None:
+    handled = {t for s in SERVICES for types in s.handles.values() for t in types}
+    # OrderConfirmed only tells the world; nothing in the saga reacts to it.
+    assert set(CATALOG.event_types()) - handled == {"OrderConfirmed"}
+
+
+def test_every_event_keys_its_records_by_a_payload_field() -> None:
+    for model in models():
+        assert model.key_field in model.model_fields, model
+        assert model.key is Event.key, f"{model.__name__} overrides key(): say key_field instead"
+    assert {m.key_field for m in models() if m.event_type != "ProductUpserted"} == {"order_id"}
+    assert CATALOG.latest("ProductUpserted").key_field == "sku"
+
+
+def test_a_service_is_found_by_name() -> None:
+    assert service("payment").consumer_group == "payment-service"
