@@ -14,7 +14,7 @@ SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
         lint typecheck unit integration e2e storm bench-smoke test chaos chaos-replicas chaos-brokers bench fuzz dev dev-down trace screenshots \
-        up down alerts-check helm-check
+        up down alerts-check helm-check asyncapi
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,11 +39,16 @@ infra-reset: install ## Stop the local stack and wipe its data
 topics: install ## Create the Kafka topics (idempotent)
 	$(RUN) python -m saga_infra topics
 
-schemas: install ## Regenerate the committed JSON Schemas of every event version
+schemas: install ## Regenerate the committed JSON Schemas (envelope, every event version) and asyncapi.yaml
 	$(RUN) python -m shared_events.schemas generate
+	$(RUN) python -m shared_events.asyncapi generate
 
-schemas-check: install ## Fail when committed event schemas are stale or changed incompatibly
+asyncapi: install ## Regenerate shared-events/asyncapi.yaml (AsyncAPI 3.0) from the contracts
+	$(RUN) python -m shared_events.asyncapi generate
+
+schemas-check: install ## Fail when committed event schemas or asyncapi.yaml are stale, or schemas changed incompatibly
 	$(RUN) python -m shared_events.schemas check
+	$(RUN) python -m shared_events.asyncapi check
 
 lint: install ## ruff lint + format check
 	$(RUN) ruff check .
