@@ -14,7 +14,7 @@ SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
         lint typecheck unit integration e2e storm bench-smoke test chaos chaos-replicas chaos-brokers bench fuzz dev dev-down trace screenshots \
-        up down alerts-check helm-check asyncapi
+        up down alerts-check helm-check asyncapi asyncapi-check
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,18 @@ asyncapi: install ## Regenerate shared-events/asyncapi.yaml (AsyncAPI 3.0) from 
 schemas-check: install ## Fail when committed event schemas or asyncapi.yaml are stale, or schemas changed incompatibly
 	$(RUN) python -m shared_events.schemas check
 	$(RUN) python -m shared_events.asyncapi check
+
+# The AsyncAPI project's own parser (@asyncapi/parser, pinned in tools/asyncapi/package-lock.json),
+# installed by npm ci only when node_modules is missing or older than the lock.
+ASYNCAPI_TOOL := tools/asyncapi
+
+$(ASYNCAPI_TOOL)/node_modules/.package-lock.json: $(ASYNCAPI_TOOL)/package.json $(ASYNCAPI_TOOL)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "asyncapi-check needs node and npm (Debian: apt-get install nodejs npm)" >&2; exit 2; }
+	npm ci --prefix $(ASYNCAPI_TOOL) --prefer-offline --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+asyncapi-check: $(ASYNCAPI_TOOL)/node_modules/.package-lock.json ## Validate shared-events/asyncapi.yaml with the AsyncAPI parser, every schema it references resolved
+	node $(ASYNCAPI_TOOL)/validate.mjs shared-events/asyncapi.yaml
 
 lint: install ## ruff lint + format check
 	$(RUN) ruff check .
@@ -92,7 +104,7 @@ alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests
 helm-check: install ## Helm chart deploy/k8s/saga, offline: lint, template, every manifest against its schema
 	$(RUN) python deploy/k8s/helm_check.py
 
-test: lint typecheck schemas-check alerts-check helm-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, alert rules, Helm chart, unit, integration, e2e (+ failure smoke), storm, quick bench
+test: lint typecheck schemas-check asyncapi-check alerts-check helm-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, AsyncAPI document, alert rules, Helm chart, unit, integration, e2e (+ failure smoke), storm, quick bench
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
