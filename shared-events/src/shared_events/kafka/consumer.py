@@ -15,6 +15,7 @@ from shared_events.catalog import CATALOG
 from shared_events.envelope import Envelope
 from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.codec import EVENT_TYPE_HEADER, header
+from shared_events.kafka.connection import KafkaTarget
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.dead_letter import DeadLetterQueue
 from shared_events.kafka.failures import Failure, classify
@@ -41,7 +42,7 @@ class EventConsumer:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaTarget,
         group_id: str,
         topics: Sequence[str],
         handlers: Mapping[str, BatchHandler],

@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, Producer
 
+from shared_events.kafka.connection import KafkaConnection, KafkaTarget
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.producer import (
     DeliveryOutcome,
@@ -70,11 +71,13 @@ class DeadLetterFailed(Exception):
 class DeadLetterQueue:
     """Publishes failed records to one dead-letter topic, waiting for the broker's ack."""
 
-    def __init__(self, topic: str, consumer: str, producer: str | Mapping[str, Any]) -> None:
+    def __init__(
+        self, topic: str, consumer: str, producer: KafkaTarget | Mapping[str, Any]
+    ) -> None:
         self.topic = topic
         self.consumer = consumer
         self._config = producer_config(producer)
-        if isinstance(producer, str):
+        if isinstance(producer, str | KafkaConnection):
             self._config["message.timeout.ms"] = _DLQ_TIMEOUT_MS
         self._producer: Producer | None = None
 

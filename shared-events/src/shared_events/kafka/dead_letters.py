@@ -12,6 +12,7 @@ from shared_events.kafka.codec import (
     EVENT_TYPE_HEADER,
     header,
 )
+from shared_events.kafka.connection import KafkaTarget, client_config
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.dead_letter import (
     CONSUMER_HEADER,
@@ -102,7 +103,7 @@ class DeadLetter:
 
 
 def read_dead_letters(
-    bootstrap: str,
+    bootstrap: KafkaTarget,
     topic: str,
     since: Mapping[int, int] | None = None,
     *,
@@ -120,13 +121,13 @@ def read_dead_letters(
     return [DeadLetter(record) for record in records]
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+def end_offsets(bootstrap: KafkaTarget, topic: str) -> dict[int, int]:
     """The high watermark of each partition: where records produced from now on will start."""
     with _reader(bootstrap) as consumer:
         return {p: _watermarks(consumer, topic, p)[1] for p in _partitions(consumer, topic)}
 
 
-def read_record(bootstrap: str, topic: str, partition: int, offset: int) -> ConsumedRecord:
+def read_record(bootstrap: KafkaTarget, topic: str, partition: int, offset: int) -> ConsumedRecord:
     """The record at `topic[partition]@offset`; `DeadLetterError` if it is not there (any more)."""
     with _reader(bootstrap) as consumer:
         if partition not in _partitions(consumer, topic):
@@ -141,7 +142,7 @@ def read_record(bootstrap: str, topic: str, partition: int, offset: int) -> Cons
     return records[0]
 
 
-def original_record(bootstrap: str, letter: DeadLetter) -> OutgoingRecord:
+def original_record(bootstrap: KafkaTarget, letter: DeadLetter) -> OutgoingRecord:
     """What to re-produce: the original key, value and headers, without the `dlq.*` ones."""
     topic, partition, offset = letter.origin
     if letter.dlq(VALUE_OMITTED_HEADER) is not None:
@@ -154,7 +155,7 @@ def original_record(bootstrap: str, letter: DeadLetter) -> OutgoingRecord:
     return OutgoingRecord(ref=letter.position, topic=topic, key=key, value=value, headers=kept)
 
 
-def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> list[tuple[DeadLetter, str]]:
+def replay(bootstrap: KafkaTarget, letters: Iterable[DeadLetter]) -> list[tuple[DeadLetter, str]]:
     """Re-produce each letter's original record (idempotent producer); (letter, where it landed)."""
     letters = list(letters)
     records = [original_record(bootstrap, letter) for letter in letters]
@@ -170,10 +171,10 @@ def replay(bootstrap: str, letters: Iterable[DeadLetter]) -> list[tuple[DeadLett
 class _reader:
     """A throwaway consumer that reads by assignment and never commits."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: KafkaTarget) -> None:
         self.consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(bootstrap),
                 "group.id": f"dlq-tool-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -5,19 +5,27 @@ python -m shared_events.kafka.dlq show --group payment-service 0@12
 python -m shared_events.kafka.dlq replay --group payment-service 0@12 3@4
 python -m shared_events.kafka.dlq replay --group payment-service --reason handler_failed
 
-Exit codes: 0 done, 1 failed (one line on stderr says why), 2 bad usage.
+The connection's security comes from KAFKA_* variables (KAFKA_SECURITY_PROTOCOL, ...), or a
+service's own with --env-prefix PAYMENT_ (PAYMENT_KAFKA_*, e.g. in the service's pod).
+
+Exit codes: 0 done, 1 failed (one line on stderr says why), 2 bad usage or settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from confluent_kafka import KafkaException
 
+from shared_events.kafka.connection import (
+    KafkaConnection,
+    KafkaSettingsError,
+    add_connection_arguments,
+    connection_from_arguments,
+)
 from shared_events.kafka.dead_letters import (
     DeadLetter,
     DeadLetterError,
@@ -41,11 +49,7 @@ def parser(prog: str = PROG, group: str | None = None) -> argparse.ArgumentParse
     root = _Parser(prog=prog, description="Inspect and replay a consumer group's dead letters.")
     commands = root.add_subparsers(dest="command", required=True, metavar="{list,show,replay}")
     common = _Parser(add_help=False)
-    common.add_argument(
-        "--bootstrap-servers",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092",
-    )
+    add_connection_arguments(common)
     where = common.add_mutually_exclusive_group(required=group is None)
     where.add_argument("--group", default=group, help="consumer group, e.g. payment-service")
     where.add_argument("--topic", help="dead-letter topic, e.g. payment-service.dlq")
@@ -77,18 +81,22 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG, group: str | No
         if chosen != 1:
             cli.error("replay takes positions, --reason or --all (exactly one)")
     try:
+        kafka = connection_from_arguments(args)
+    except KafkaSettingsError as error:
+        cli.error(str(error))
+    try:
         if args.command == "list":
-            return _list(args.bootstrap_servers, topic, args.reason, args.limit)
+            return _list(kafka, topic, args.reason, args.limit)
         if args.command == "show":
-            return _show(args.bootstrap_servers, topic, args.position)
-        return _replay(args, topic)
+            return _show(kafka, topic, args.position)
+        return _replay(kafka, args, topic)
     except (DeadLetterError, KafkaException) as error:
         print(f"{prog}: {topic}: {error}", file=sys.stderr)
         return 1
 
 
-def _list(bootstrap: str, topic: str, reason: str | None, limit: int | None) -> int:
-    letters = read_dead_letters(bootstrap, topic)
+def _list(kafka: KafkaConnection, topic: str, reason: str | None, limit: int | None) -> int:
+    letters = read_dead_letters(kafka, topic)
     matching = [letter for letter in letters if reason is None or letter.reason == reason]
     shown = matching[:limit] if limit is not None else matching
     for letter in shown:
@@ -100,8 +108,8 @@ def _list(bootstrap: str, topic: str, reason: str | None, limit: int | None) -> 
     return 0
 
 
-def _show(bootstrap: str, topic: str, position: tuple[int, int]) -> int:
-    record = read_record(bootstrap, topic, *position)
+def _show(kafka: KafkaConnection, topic: str, position: tuple[int, int]) -> int:
+    record = read_record(kafka, topic, *position)
     print(f"{topic}[{record.partition}]@{record.offset}")
     print(f"key: {_text(record.key)}")
     for name, value in record.headers:
@@ -110,19 +118,18 @@ def _show(bootstrap: str, topic: str, position: tuple[int, int]) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace, topic: str) -> int:
-    bootstrap: str = args.bootstrap_servers
+def _replay(kafka: KafkaConnection, args: argparse.Namespace, topic: str) -> int:
     if args.positions:
-        letters = [DeadLetter(read_record(bootstrap, topic, *p)) for p in args.positions]
+        letters = [DeadLetter(read_record(kafka, topic, *p)) for p in args.positions]
     else:
         letters = [
             letter
-            for letter in read_dead_letters(bootstrap, topic)
+            for letter in read_dead_letters(kafka, topic)
             if args.all or letter.reason == args.reason
         ]
     if not letters:
         raise DeadLetterError("no dead letters match")
-    for letter, landed in replay(bootstrap, letters):
+    for letter, landed in replay(kafka, letters):
         origin = "{}[{}]@{}".format(*letter.origin)
         print(
             f"replayed {letter.position} (reason={letter.reason}, "

@@ -5,13 +5,15 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from shared_events.kafka.connection import KafkaTarget, client_config
+
 
 def group_config(
-    bootstrap_servers: str, group_id: str, overrides: Mapping[str, Any] | None = None
+    bootstrap_servers: KafkaTarget, group_id: str, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Consumer settings for manual, after-commit offsets (`overrides` win)."""
     return {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers),
         "group.id": group_id,
         # Which process a member of the group is (the broker lists members by client id).
         "client.id": f"{group_id}@{socket.gethostname()}:{os.getpid()}",

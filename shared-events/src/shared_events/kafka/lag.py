@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
+from shared_events.kafka.connection import KafkaTarget, client_config
+
 # librdkafka's "no committed offset" (OFFSET_INVALID): lag counts from the earliest offset,
 # where a group with auto.offset.reset=earliest starts.
 _NO_OFFSET = -1001
@@ -29,7 +31,7 @@ class GroupLag:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaTarget,
         group: str,
         topics: Sequence[str],
         dead_letter_topic: str,
@@ -43,7 +45,7 @@ class GroupLag:
         # offsets without joining it. (The AdminClient's list_consumer_group_offsets crashes
         # the process for a group that does not exist yet: confluent-kafka-python#1982.)
         self._config: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": bootstrap_servers,
+            **client_config(bootstrap_servers),
             "group.id": group,
             "enable.auto.commit": False,
             "log_level": 0,

@@ -8,6 +8,8 @@ from typing import Any, Final
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from shared_events.kafka.connection import KafkaConnection, KafkaTarget, client_config
+
 log = structlog.get_logger(__name__)
 
 PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
@@ -30,10 +32,11 @@ PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
 }
 
 
-def producer_config(target: str | Mapping[str, Any]) -> dict[str, Any]:
-    """Full producer config from bootstrap servers or a config dict, with our safe defaults."""
+def producer_config(target: KafkaTarget | Mapping[str, Any]) -> dict[str, Any]:
+    """Full producer config from a connection (or bootstrap servers) or a config dict, with
+    our safe defaults."""
     config = dict(PRODUCER_DEFAULTS)
-    config.update({"bootstrap.servers": target} if isinstance(target, str) else target)
+    config.update(client_config(target) if isinstance(target, str | KafkaConnection) else target)
     return config
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.claim import OutboxRow, claim_batch, mark_sent, prune_sent, release
 from shared_events.kafka.codec import CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, header
+from shared_events.kafka.connection import KafkaTarget
 from shared_events.kafka.observer import DeliveryObserver, NoObserver
 from shared_events.kafka.outbox import notify_channel
 from shared_events.kafka.producer import (
@@ -39,7 +40,7 @@ class OutboxRelay:
         self,
         engine: Engine,
         table: Table,
-        producer: str | Mapping[str, Any],
+        producer: KafkaTarget | Mapping[str, Any],
         *,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,

@@ -4,14 +4,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, Table, literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared_events.kafka.backoff import Backoff
+from shared_events.kafka.connection import KafkaTarget, client_config
 from shared_events.kafka.worker import DeliveryWorker
 
 log = structlog.get_logger(__name__)
@@ -39,25 +41,37 @@ def database_probe(engine: Engine, migrated: Table | None = None) -> Probe:
 class KafkaProbe:
     """Asks the cluster for metadata through one long-lived admin client."""
 
-    def __init__(self, bootstrap_servers: str, timeout_s: float = 2.0) -> None:
+    def __init__(self, bootstrap_servers: KafkaTarget, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
         # librdkafka would log every refused reconnect to stderr; the gate logs the outage.
-        self._config: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": bootstrap_servers,
+        self._config: dict[str, Any] = {
+            **client_config(bootstrap_servers),
             "log_level": 0,
+            "error_cb": self._on_error,
         }
         self._admin: AdminClient | None = None
         self._lock = threading.Lock()
+        self._refused: str | None = None
 
     def __call__(self) -> str | None:
         with self._lock:
             if self._admin is None:
                 self._admin = AdminClient(self._config)
+            self._refused = None
             try:
                 metadata = self._admin.list_topics(timeout=self.timeout_s)
             except KafkaException as error:
+                # Wrong credentials surface as "broker transport failure" here; the error
+                # callback (served by poll) has the broker's reason.
+                self._admin.poll(0)
+                if self._refused is not None:
+                    return self._refused
                 return str(error.args[0]) if error.args else "no metadata"
         return None if metadata.brokers else "no broker in the cluster metadata"
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            self._refused = error.str()
 
 
 class StartupGate:
@@ -125,7 +139,7 @@ class Delivery:
     """A service's delivery loops (outbox relay, event consumer) behind the start-up gate."""
 
     def __init__(
-        self, worker: DeliveryWorker, engine: Engine, outbox: Table, bootstrap_servers: str
+        self, worker: DeliveryWorker, engine: Engine, outbox: Table, bootstrap_servers: KafkaTarget
     ) -> None:
         self.worker = worker
         # The outbox table doubles as the check that the service's migrations have run.

@@ -1,6 +1,9 @@
 """Create the saga's topics (event topics and dead-letter topics) if they are missing.
 
 python -m shared_events.kafka.topics --bootstrap-servers 127.0.0.1:9092 --partitions 6
+
+The connection's security comes from KAFKA_* variables (KAFKA_SECURITY_PROTOCOL, ...), or a
+service's own with --env-prefix ORDER_ (ORDER_KAFKA_*).
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from shared_events.kafka.connection import (
+    KafkaSettingsError,
+    KafkaTarget,
+    add_connection_arguments,
+    client_config,
+    connection,
+    connection_from_arguments,
+)
 from shared_events.topics import EVENT_TOPICS, dead_letter_topic
 
 CONSUMER_GROUPS = ("order-service", "payment-service", "inventory-service")
@@ -30,18 +41,19 @@ def saga_topics() -> list[str]:
 
 
 def ensure_topics(
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaTarget,
     partitions: int = 6,
     replication_factor: int = 1,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> list[str]:
     """Create the saga's missing topics; the names of those it created (existing ones are fine)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    admin = AdminClient({**client_config(bootstrap_servers), "log_level": 0})
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
+        where = connection(bootstrap_servers).bootstrap_servers
         raise BrokerUnavailableError(
-            f"Kafka at {bootstrap_servers} did not answer within {timeout:.0f} s: {exc}"
+            f"Kafka at {where} did not answer within {timeout:.0f} s: {exc}"
         ) from exc
     missing = [name for name in saga_topics() if name not in existing]
     if not missing:
@@ -69,11 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m shared_events.kafka.topics",
         description="Create the saga's Kafka topics if missing (idempotent).",
     )
-    parser.add_argument(
-        "--bootstrap-servers",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092",
-    )
+    add_connection_arguments(parser)
     parser.add_argument(
         "--partitions",
         type=int,
@@ -84,9 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds")
     args = parser.parse_args(argv)
     try:
-        created = ensure_topics(
-            args.bootstrap_servers, args.partitions, args.replication_factor, args.timeout
-        )
+        kafka = connection_from_arguments(args)
+    except KafkaSettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        created = ensure_topics(kafka, args.partitions, args.replication_factor, args.timeout)
     except BrokerUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, Table, text
 
 from shared_events.kafka.claim import backlog
+from shared_events.kafka.connection import KafkaTarget
 from shared_events.kafka.lag import GroupLag
 from shared_events.kafka.observer import Outcome
 from shared_events.topics import dead_letter_topic
@@ -132,7 +133,7 @@ class ServiceMetrics:
         self,
         engine: Engine,
         outbox: Table,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaTarget,
         group: str,
         topics: Sequence[str],
     ) -> None:
