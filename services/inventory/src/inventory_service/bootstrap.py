@@ -51,7 +51,7 @@ def bootstrap(
     sessions = session_factory(engine)
     consumer = (
         EventConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            bootstrap_servers=settings.kafka,
             group_id=settings.consumer_group,
             topics=topics,
             handlers=HANDLERS,
@@ -69,7 +69,7 @@ def bootstrap(
         OutboxRelay(
             engine,
             outbox,
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             duplicate_every_event=settings.relay_duplicate_every_event,
             observer=metrics,
         )
@@ -80,11 +80,9 @@ def bootstrap(
         DeliveryWorker(consumer=consumer, relay=outbox_relay),
         engine,
         outbox,
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
     )
-    metrics.watch_delivery(
-        engine, outbox, settings.kafka_bootstrap_servers, settings.consumer_group, topics
-    )
+    metrics.watch_delivery(engine, outbox, settings.kafka, settings.consumer_group, topics)
 
     app = None
     if api:

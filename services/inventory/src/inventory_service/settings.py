@@ -6,10 +6,12 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from shared_events.kafka.connection import KafkaClientSettings
+
 LOCAL_DB_PASSWORD = "inventory_service"  # the local stack's password (= role name), not a secret
 
 
-class Settings(BaseSettings):
+class Settings(KafkaClientSettings, BaseSettings):
     """Every host, port and credential of one inventory-service process."""
 
     model_config = SettingsConfigDict(env_prefix="INVENTORY_", extra="ignore")
@@ -21,7 +23,8 @@ class Settings(BaseSettings):
     db_user: str = "inventory_service"
     db_password: str = LOCAL_DB_PASSWORD
     db_pool_size: int = 5
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # INVENTORY_KAFKA_BOOTSTRAP_SERVERS, _SECURITY_PROTOCOL, _SASL_* and _SSL_CA_LOCATION come from
+    # KafkaClientSettings: PLAINTEXT to the local broker unless set.
     http_host: str = "127.0.0.1"
     http_port: int = 8003
     consumer_group: str = "inventory-service"

@@ -69,15 +69,11 @@ def bootstrap(
     for part in (consumer, relay):
         if part is not None:
             part.observer = metrics
-    metrics.watch_delivery(
-        engine, outbox, settings.kafka_bootstrap_servers, settings.consumer_group, TOPICS
-    )
+    metrics.watch_delivery(engine, outbox, settings.kafka, settings.consumer_group, TOPICS)
     metrics.watch_orders(engine)
     metrics.count_sagas_ended(session_factory)
     loops = {"saga-deadline": saga_deadline(settings, session_factory).run} if with_deadline else {}
-    delivery = Delivery(
-        DeliveryWorker(relay, consumer, loops), engine, outbox, settings.kafka_bootstrap_servers
-    )
+    delivery = Delivery(DeliveryWorker(relay, consumer, loops), engine, outbox, settings.kafka)
     service = Service(settings, engine, session_factory, delivery, metrics)
 
     if with_api:
@@ -98,7 +94,7 @@ def operator_pages(settings: Settings, uow: Callable[[], SqlUnitOfWork]) -> APIR
     return ui_router(
         uow,
         Peers(settings.payment_url, settings.inventory_url),
-        DeadLetters(settings.kafka_bootstrap_servers),
+        DeadLetters(settings.kafka),
         jaeger_ui_url=settings.jaeger_ui_url,
         stuck_after_s=settings.saga_stuck_after_s,
     )
@@ -107,7 +103,7 @@ def operator_pages(settings: Settings, uow: Callable[[], SqlUnitOfWork]) -> APIR
 def default_consumer(settings: Settings, session_factory: sessionmaker[Session]) -> EventConsumer:
     """The EventConsumer of `payment-events` and `inventory-events` for this service's group."""
     return EventConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.kafka,
         group_id=settings.consumer_group,
         topics=TOPICS,
         handlers=HANDLERS,
@@ -133,7 +129,7 @@ def default_relay(settings: Settings, engine: Engine) -> OutboxRelay:
     return OutboxRelay(
         engine,
         outbox,
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
         duplicate_every_event=settings.relay_duplicate_every_event,
     )
 

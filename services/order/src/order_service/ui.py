@@ -29,6 +29,7 @@ from fastapi.templating import Jinja2Templates
 from order_service.domain import TERMINAL, Order, OrderStatus
 from order_service.handlers import UnitOfWork
 from order_service.peers import Peers
+from shared_events.kafka.connection import KafkaTarget
 from shared_events.kafka.dead_letters import DeadLetter, DeadLetterError, read_dead_letters
 from shared_events.kafka.topics import CONSUMER_GROUPS
 from shared_events.topics import dead_letter_topic
@@ -65,7 +66,7 @@ class GroupLetters:
 class DeadLetters:
     """Reads the dead-letter topics of the saga's consumer groups."""
 
-    bootstrap_servers: str
+    kafka: KafkaTarget
     groups: Sequence[str] = CONSUMER_GROUPS
     latest: int = LATEST_LETTERS
 
@@ -74,7 +75,7 @@ class DeadLetters:
         for group in self.groups:
             try:
                 letters = read_dead_letters(
-                    self.bootstrap_servers, dead_letter_topic(group), latest=self.latest
+                    self.kafka, dead_letter_topic(group), latest=self.latest
                 )
             except DeadLetterError as error:
                 found.append(GroupLetters(group, problem=str(error)))

@@ -58,7 +58,7 @@ def bootstrap(
     metrics = Metrics()
     event_consumer = (
         EventConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            bootstrap_servers=settings.kafka,
             group_id=settings.consumer_group,
             topics=TOPICS,
             handlers=HANDLERS,
@@ -76,7 +76,7 @@ def bootstrap(
         OutboxRelay(
             engine,
             outbox,
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             duplicate_every_event=settings.relay_duplicate_every_event,
             observer=metrics,
         )
@@ -87,7 +87,7 @@ def bootstrap(
         DeliveryWorker(outbox_relay, event_consumer),
         engine,
         outbox,
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
     )
 
     @asynccontextmanager
@@ -97,9 +97,7 @@ def bootstrap(
             yield
         engine.dispose()
 
-    metrics.watch_delivery(
-        engine, outbox, settings.kafka_bootstrap_servers, settings.consumer_group, TOPICS
-    )
+    metrics.watch_delivery(engine, outbox, settings.kafka, settings.consumer_group, TOPICS)
     app = create_app(
         uow_factory or (lambda: SqlUnitOfWork(session_factory)),
         delivery.readiness,

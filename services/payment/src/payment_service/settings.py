@@ -7,11 +7,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from payment_service.tables import database_url
+from shared_events.kafka.connection import KafkaClientSettings
 
 LOCAL_PASSWORD = "payment_service"
 
 
-class Settings(BaseSettings):
+class Settings(KafkaClientSettings, BaseSettings):
     """Everything that differs between a laptop, CI and production."""
 
     model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
@@ -22,7 +23,8 @@ class Settings(BaseSettings):
     db_name: str = "saga"
     db_user: str = "payment_service"
     db_password: str = LOCAL_PASSWORD
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # PAYMENT_KAFKA_BOOTSTRAP_SERVERS, _SECURITY_PROTOCOL, _SASL_* and _SSL_CA_LOCATION come from
+    # KafkaClientSettings: PLAINTEXT to the local broker unless set.
     http_host: str = "127.0.0.1"
     http_port: int = 8002
     consumer_group: str = "payment-service"
