@@ -6,6 +6,10 @@ the defaults give 9092/9093, 9094/9095, 9096/9097. A single node keeps its files
 always were (`$STACK_DIR/kafka/{server.properties,data}`, `run/kafka.pid`); node n of a
 cluster has `kafka/node-n/`, `run/kafka-n.pid` and `log/kafka-n.log`. With three nodes,
 topics get replication factor 3 and `min.insync.replicas=2`: one broker can be down.
+
+With `kafka_scram_users` the client listener is SASL_PLAINTEXT with SCRAM-SHA-512 instead (the
+users' credentials written into the metadata log when the storage is formatted; the first user
+is the brokers' own, between themselves); the controller listener stays PLAINTEXT.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import shlex
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,10 +29,12 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from saga_infra import processes
-from saga_infra.errors import MissingToolError, StackError
+from saga_infra.errors import BadSettingError, MissingToolError, StackError
 from saga_infra.settings import Settings
 
 KAFKA_MAIN = "kafka.Kafka"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+_SCRAM_TEXT = re.compile(r"[A-Za-z0-9._-]+")  # no quoting needed in JAAS nor in --add-scram
 STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 _JVM_OPTS = (
     "-server",
@@ -156,6 +162,59 @@ def ensure_jars(settings: Settings, progress: Callable[[str], None]) -> None:
     (libs / ".resolved").write_text(_pom_digest(settings))
 
 
+def scram_users(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The SCRAM users of a SASL listener (none: PLAINTEXT), refused unless plain words."""
+    for name, password in settings.kafka_scram_users:
+        if not (_SCRAM_TEXT.fullmatch(name) and _SCRAM_TEXT.fullmatch(password)):
+            raise BadSettingError(
+                f"SCRAM user {name!r}: names and passwords are letters, digits, '.', '_', '-'"
+            )
+    return settings.kafka_scram_users
+
+
+def client_config(settings: Settings, node: int | None = None) -> dict[str, str]:
+    """librdkafka settings reaching this stack's Kafka (one node), as the brokers' own user."""
+    where = settings.kafka_bootstrap
+    if node is not None:
+        where = f"{settings.kafka_host}:{broker_port(settings, node)}"
+    config = {"bootstrap.servers": where}
+    users = scram_users(settings)
+    if users:
+        name, password = users[0]
+        config |= {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": SCRAM_MECHANISM,
+            "sasl.username": name,
+            "sasl.password": password,
+        }
+    return config
+
+
+def _listener_props(settings: Settings, port: int, controller: int) -> dict[str, str]:
+    host = settings.kafka_host
+    users = scram_users(settings)
+    name = "SASL_PLAINTEXT" if users else "PLAINTEXT"
+    props = {
+        "listeners": f"{name}://{host}:{port},CONTROLLER://{host}:{controller}",
+        "advertised.listeners": f"{name}://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": name,
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{name}:{name}",
+    }
+    if users:
+        broker, password = users[0]
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{broker}" password="{password}";'
+        )
+        props |= {
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+            f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": jaas,
+        }
+    return props
+
+
 def write_config(settings: Settings, node: int = 1) -> Path:
     """Write a node's server.properties for this stack's ports and dirs (at every start)."""
     host = settings.kafka_host
@@ -167,11 +226,7 @@ def write_config(settings: Settings, node: int = 1) -> Path:
         "process.roles": "broker,controller",
         "node.id": str(node),
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        **_listener_props(settings, port, controller),
         "log.dirs": str(data_dir(settings, node)),
         "num.partitions": str(settings.topic_partitions),
         "default.replication.factor": str(replicas),
@@ -208,6 +263,8 @@ def format_storage(settings: Settings, java: str, node: int = 1) -> None:
         return
     argv = [java, *_classpath(settings), STORAGE_TOOL_MAIN, "format", "--ignore-formatted"]
     argv += ["-t", cluster_id(settings), "-c", str(config_file(settings, node))]
+    for name, password in scram_users(settings):
+        argv += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
     log = log_file(settings, node)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
@@ -238,12 +295,14 @@ def start_missing(settings: Settings, java: str) -> dict[int, int]:
     }
 
 
-def answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True once the broker answers a metadata request."""
+def answers_metadata(
+    bootstrap: str, timeout: float = 3.0, config: Mapping[str, str] | None = None
+) -> bool:
+    """True once the broker answers a metadata request (`config`: e.g. its SASL settings)."""
     addresses = [address.rpartition(":") for address in bootstrap.split(",")]
     if not any(processes.port_open(host, int(port)) for host, _, port in addresses):
         return False
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**(config or {}), "bootstrap.servers": bootstrap, "log_level": 0})
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException:
@@ -258,7 +317,8 @@ def wait_ready(settings: Settings, pid: int, timeout: float, node: int = 1) -> N
     def ready() -> bool:
         if not processes.is_alive(pid):
             raise StackError(f"Kafka exited during startup; see {log}")
-        return answers_metadata(f"{settings.kafka_host}:{broker_port(settings, node)}")
+        config = client_config(settings, node)
+        return answers_metadata(config["bootstrap.servers"], config=config)
 
     if not processes.wait_until(ready, timeout, interval=0.3):
         raise StackError(f"Kafka not ready within {timeout:.0f} s; see {log}")

@@ -10,7 +10,7 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,6 +60,10 @@ class Settings:
     pg_dir: Path
     role_passwords: tuple[tuple[str, str], ...]
     start_timeout: float
+    # SCRAM-SHA-512 users (name, password) of a SASL_PLAINTEXT client listener instead of
+    # PLAINTEXT, the first being the brokers' own; set in code (a test of SASL clients), never
+    # from the environment: the rest of the stack (topics, services) speaks PLAINTEXT.
+    kafka_scram_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # e.g. `pg_stat_statements` (the bench's stack); empty: the server's own default.
     pg_shared_preload_libraries: str = ""
     # Jaeger (traces): JAEGER=0 leaves it out, e.g. in stacks that run beside `make dev`'s.
