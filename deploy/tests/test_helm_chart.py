@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -286,6 +287,75 @@ def test_services_get_their_database_kafka_and_otel_settings(
     assert order["ORDER_INVENTORY_URL"] == "http://saga-inventory:8003"
 
 
+# The Secret holding each service's SCRAM credentials (keys username, password), per variant.
+KAFKA_SECRETS: dict[str, dict[str, str]] = {
+    "default": {name: f"saga-{name}-kafka" for name in SERVICES},
+    "external": {
+        "order": "saga-order-kafka-credentials",
+        "payment": "saga-payment-kafka-credentials",
+        "inventory": "saga-inventory-kafka",  # username and password given as values
+    },
+    "shared-strimzi": {},  # kafka.authentication: none
+}
+
+
+def service_containers(docs: list[Doc]) -> Iterator[tuple[str, str, Doc]]:
+    """(what, service, container) of every Deployment and migration Job."""
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job"):
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            yield f"{doc['kind']}/{doc['metadata']['name']}", component(doc), container
+
+
+def settings_from_env(
+    monkeypatch: pytest.MonkeyPatch, settings: type, prefix: str, env: dict[str, Any]
+) -> Any:
+    """The service's own Settings from a container's variables (a Secret's key as a stand-in
+    value `<secret>/<key>`)."""
+    for name in list(os.environ):
+        if name.startswith(f"{prefix}_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith(f"{prefix}_"):
+            if isinstance(value, dict):
+                ref = value["secretKeyRef"]
+                value = f"{ref['name']}/{ref['key']}"
+            monkeypatch.setenv(name, value)
+    return settings()
+
+
+@pytest.mark.parametrize("variant", ["default", "external", "shared-strimzi"])
+def test_pods_and_migrations_connect_to_kafka_as_their_user_with_settings_the_code_accepts(
+    renders: dict[str, list[Doc]], variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = set()
+    for what, name, container in service_containers(renders[variant]):
+        shape = SERVICES[name]
+        p = shape["prefix"]
+        env = env_of(container)
+        kafka = settings_from_env(monkeypatch, shape["settings"], p, env).kafka.client_config()
+        bootstrap = env[f"{p}_KAFKA_BOOTSTRAP_SERVERS"]
+        secret = KAFKA_SECRETS[variant].get(name)
+        if secret is None:
+            assert not [k for k in env if k.startswith(f"{p}_KAFKA_S")], what
+            assert kafka == {"bootstrap.servers": bootstrap}, what
+        else:
+            assert env[f"{p}_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", what
+            assert env[f"{p}_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", what
+            for key in ("username", "password"):
+                ref = {"secretKeyRef": {"name": secret, "key": key}}
+                assert env[f"{p}_KAFKA_SASL_{key.upper()}"] == ref, what
+            assert kafka == {
+                "bootstrap.servers": bootstrap,
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": f"{secret}/username",
+                "sasl.password": f"{secret}/password",
+            }, what
+        found.add(what.split("/")[0])
+    assert found == {"Deployment", "Job"}
+
+
 @pytest.mark.parametrize("variant", ["default", "external", "shared-strimzi"])
 def test_every_referenced_secret_is_rendered_or_named_in_the_values(
     renders: dict[str, list[Doc]], variant: str
@@ -371,11 +441,20 @@ def test_each_service_migrates_in_a_helm_hook_job(
         assert not selector.items() <= pod_labels.items()
 
 
-def test_a_secret_a_pre_install_migration_reads_is_created_before_it(external: list[Doc]) -> None:
-    secret = named(external, "Secret", "saga-payment-db")
-    annotations = secret["metadata"]["annotations"]
+@pytest.mark.parametrize("secret", ["saga-payment-db", "saga-inventory-kafka"])
+def test_a_secret_a_pre_install_migration_reads_is_created_before_it(
+    external: list[Doc], secret: str
+) -> None:
+    annotations = named(external, "Secret", secret)["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert int(annotations["helm.sh/hook-weight"]) < 0
+
+
+def test_secrets_are_ordinary_resources_when_the_migrations_run_after_the_install(
+    docs: list[Doc],
+) -> None:
+    for secret in of_kind(docs, "Secret"):
+        assert "helm.sh/hook" not in secret["metadata"].get("annotations", {})
 
 
 # ---- disruption budgets and autoscaling ---------------------------------------------------
@@ -527,9 +606,9 @@ def test_without_authentication_no_users_and_no_credentials(renders: dict[str, l
     docs = renders["shared-strimzi"]
     assert of_kind(docs, "KafkaUser") == []
     assert of_kind(docs, "Kafka") == []
-    for deployment in of_kind(docs, "Deployment"):
-        env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
-        assert not [k for k in env if "_KAFKA_SASL_" in k]
+    for _what, _name, container in service_containers(docs):
+        env = env_of(container)
+        assert not [k for k in env if "_KAFKA_SASL_" in k or "_KAFKA_SECURITY_" in k]
         assert env[next(k for k in env if k.endswith("_KAFKA_BOOTSTRAP_SERVERS"))] == (
             "shared-kafka-kafka-bootstrap:9092"
         )

@@ -25,6 +25,35 @@ Environment of one service's containers, by its settings prefix (the services' s
       key: password
 {{- end -}}
 
+{{/*
+How the service's Kafka clients connect (the services' KafkaClientSettings, <PREFIX>_KAFKA_*):
+with kafka.authentication=scram-sha-512 as its KafkaUser over SASL_PLAINTEXT (the listener has
+no TLS), the credentials from its Secret; with none, PLAINTEXT (the services' default).
+(dict "root" $ "name" "order")
+*/}}
+{{- define "saga.kafkaEnv" -}}
+{{- $root := .root -}}
+{{- $p := (index (fromYaml (include "saga.topology" $root)) .name).prefix -}}
+- name: {{ $p }}_KAFKA_BOOTSTRAP_SERVERS
+  value: {{ include "saga.kafkaBootstrap" $root | quote }}
+{{- if eq (include "saga.kafkaAuth" $root) "scram-sha-512" }}
+- name: {{ $p }}_KAFKA_SECURITY_PROTOCOL
+  value: SASL_PLAINTEXT
+- name: {{ $p }}_KAFKA_SASL_MECHANISM
+  value: SCRAM-SHA-512
+- name: {{ $p }}_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "saga.kafkaSecretName" . }}
+      key: username
+- name: {{ $p }}_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "saga.kafkaSecretName" . }}
+      key: password
+{{- end }}
+{{- end -}}
+
 {{- define "saga.serveEnv" -}}
 {{- $root := .root -}}
 {{- $svc := fromYaml (include "saga.service" .) -}}
@@ -43,25 +72,7 @@ Environment of one service's containers, by its settings prefix (the services' s
   value: "0.0.0.0"
 - name: {{ $p }}_HTTP_PORT
   value: {{ $svc.port | quote }}
-- name: {{ $p }}_KAFKA_BOOTSTRAP_SERVERS
-  value: {{ include "saga.kafkaBootstrap" $root | quote }}
-{{- if eq (include "saga.kafkaAuth" $root) "scram-sha-512" }}
-# SASL/SCRAM credentials of the service's Kafka user (its KafkaUser's ACLs).
-- name: {{ $p }}_KAFKA_SECURITY_PROTOCOL
-  value: SASL_PLAINTEXT
-- name: {{ $p }}_KAFKA_SASL_MECHANISM
-  value: SCRAM-SHA-512
-- name: {{ $p }}_KAFKA_SASL_USERNAME
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "saga.kafkaSecretName" . }}
-      key: username
-- name: {{ $p }}_KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "saga.kafkaSecretName" . }}
-      key: password
-{{- end }}
+{{ include "saga.kafkaEnv" . }}
 {{- if $root.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $root.Values.otel.endpoint | quote }}
