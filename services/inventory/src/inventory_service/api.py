@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inventory_service import handlers
 from inventory_service.domain import Product, ReservationStatus
-from inventory_service.handlers import ProductExists, UnitOfWork
+from inventory_service.handlers import UnitOfWork
 from inventory_service.metrics import Metrics
 from shared_events.runtime.http_metrics import RequestMetrics
 
@@ -66,7 +66,7 @@ class ReservationOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    """An error that is not a validation error (404, 409): FastAPI's `{"detail": message}`."""
+    """An error that is not a validation error (404): FastAPI's `{"detail": message}`."""
 
     detail: str
 
@@ -110,18 +110,12 @@ def create_app(
     @app.put(
         "/products/{sku}",
         response_model=ProductOut,
-        responses={
-            201: {"model": ProductOut, "description": "Created"},
-            409: {"model": ErrorOut, "description": "Created concurrently; retry"},
-        },
+        responses={201: {"model": ProductOut, "description": "Created"}},
         summary="Create (201) or replace (200) a product",
     )
     def put_product(sku: Sku, body: ProductIn, uow: Uow, response: Response) -> Product:
         command = handlers.UpsertProduct(sku, body.name, body.price_cents, body.quantity)
-        try:
-            product, created = handlers.upsert_product(command, uow)
-        except ProductExists as error:
-            raise HTTPException(409, f"product {sku} was created concurrently; retry") from error
+        product, created = handlers.upsert_product(command, uow)
         response.status_code = 201 if created else 200
         return product
 

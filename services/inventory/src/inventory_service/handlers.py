@@ -50,7 +50,7 @@ class UnitOfWork(Protocol):
 
 
 class ProductExists(Exception):
-    """A product was created concurrently by another transaction; retrying replaces it."""
+    """`add` found the sku taken: another transaction created that product concurrently."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +98,28 @@ class CancelOrder:
 
 
 def upsert_product(cmd: UpsertProduct, uow: UnitOfWork) -> tuple[Product, bool]:
-    """Create or replace a product; returns it and whether it was created."""
+    """Create or replace a product; returns it and whether it was created.
+
+    Of two first PUTs of a sku racing, one creates it and the other replaces it, as if it
+    had come second: neither is refused.
+    """
     with uow:
         product = uow.products.lock([cmd.sku]).get(cmd.sku)
-        created = product is None
         if product is None:
             product = Product.create(cmd.sku, cmd.name, cmd.price_cents, cmd.quantity)
-            uow.products.add(product)
-        else:
-            product.replace(cmd.name, cmd.price_cents, cmd.quantity)
-            uow.products.save(product)
+            try:
+                uow.products.add(product)
+            except ProductExists:
+                # Committed by a racing PUT after our lock found nothing. Each statement reads
+                # what was committed before it (READ COMMITTED), so this lock finds that row.
+                product = uow.products.lock([cmd.sku])[cmd.sku]
+            else:
+                uow.commit()
+                return product, True
+        product.replace(cmd.name, cmd.price_cents, cmd.quantity)
+        uow.products.save(product)
         uow.commit()
-        return product, created
+        return product, False
 
 
 def orders_created(events: Sequence[Envelope[OrderCreated]], uow: UnitOfWork) -> list[Order]:

@@ -1,16 +1,23 @@
 """The HTTP API against the real database (consumer and relay not started)."""
 
+import itertools
+import threading
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Self
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import StarletteDeprecationWarning
 
 from inventory_service.bootstrap import bootstrap
+from inventory_service.domain import Product
 from inventory_service.settings import Settings
+from inventory_service.tables import products
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events.runtime.metrics import sample_value
 
 with warnings.catch_warnings():
@@ -81,6 +88,77 @@ def test_products_are_listed_by_sku(client: TestClient, sku: Callable[[str], str
     listed = [p["sku"] for p in client.get("/products").json() if p["sku"] in (a, b)]
 
     assert listed == [a, b]
+
+
+class _LocksMeet(SqlUnitOfWork):
+    """Each PUT's first lock waits for every other PUT's: all find no row, all insert."""
+
+    def __init__(self, sessions: sessionmaker[Session], meet: threading.Barrier) -> None:
+        super().__init__(sessions)
+        self._meet = meet
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        lock, locks = self.products.lock, itertools.count()
+
+        def first_lock_meets(skus: Iterable[str]) -> dict[str, Product]:
+            found = lock(skus)
+            if next(locks) == 0:
+                self._meet.wait(timeout=30)
+            return found
+
+        self.products.lock = first_lock_meets  # type: ignore[method-assign]
+        return self
+
+
+RACERS = 16
+
+
+@pytest.mark.parametrize("locks_meet", [True, False], ids=["after-their-locks", "at-once"])
+def test_first_puts_of_a_sku_racing_all_succeed_and_leave_one_of_them(
+    inventory_settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    sku: Callable[[str], str],
+    staged: Any,
+    locks_meet: bool,
+) -> None:
+    service = bootstrap(inventory_settings, engine=engine, consume=False, relay=False)
+    assert service.app is not None
+    meet = threading.Barrier(RACERS)
+    if locks_meet:  # the race for sure: every PUT has found no row before any inserts
+        service.app.state.uow_factory = lambda: _LocksMeet(sessions, meet)
+    name = sku("raced")
+    bodies = [{"name": f"n{i}", "price_cents": 100 + i, "quantity": i} for i in range(RACERS)]
+
+    with TestClient(service.app) as http:
+
+        def put(body: dict[str, Any]) -> Any:
+            if not locks_meet:
+                meet.wait(timeout=30)
+            return http.put(f"/products/{name}", json=body)
+
+        with ThreadPoolExecutor(RACERS) as pool:
+            responses = list(pool.map(put, bodies))
+        final = http.get(f"/products/{name}").json()
+
+    assert sorted(r.status_code for r in responses) == [200] * (RACERS - 1) + [201]
+    assert [r.json()["name"] for r in responses] == [b["name"] for b in bodies]
+    count = select(func.count()).select_from(products).where(products.c.sku == name)
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == 1
+    winner = next(b for b in bodies if b["name"] == final["name"])
+    assert final == {
+        "sku": name,
+        "name": winner["name"],
+        "price_cents": winner["price_cents"],
+        "available": winner["quantity"],
+        "reserved": 0,
+    }
+    # Every PUT told the catalog, the last one what the product is now.
+    events = staged(engine, name)
+    assert len(events) == RACERS
+    assert events[-1].payload.name == final["name"]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from inventory_service import handlers
 from inventory_service.domain import Line, ReservationStatus, StockState
-from inventory_service.handlers import ProductExists
 from shared_events import InventoryFailed, InventoryFailureReason, ItemsReleased, ItemsReserved
 
 FakeUow = Any  # FakeUnitOfWork from tests/conftest.py
@@ -75,22 +74,30 @@ def test_putting_an_existing_product_replaces_it_and_keeps_its_reservations(
     assert stocked.published_types()[-1] == "ProductUpserted"
 
 
-def test_a_product_created_concurrently_is_reported_as_a_conflict(
+def test_a_product_created_concurrently_is_replaced_not_refused(
     fake_uow_factory: type[FakeUow],
 ) -> None:
     class Racing(fake_uow_factory):  # type: ignore[misc,valid-type]
-        """Another transaction commits the sku between our lock (no row yet) and our insert."""
+        """Another transaction commits the sku between our first lock (no row) and our insert."""
 
         def _fresh(self) -> None:
             super()._fresh()
-            self.products.lock = lambda skus: {}
+            real_lock, locks = self.products.lock, itertools.count()
+            self.products.lock = lambda skus: {} if next(locks) == 0 else real_lock(skus)
 
     uow = Racing()
-    put(uow, "A", 1)
+    first, first_created = handlers.upsert_product(
+        handlers.UpsertProduct("A", "Apple", 100, 1), uow
+    )
+    second, second_created = handlers.upsert_product(
+        handlers.UpsertProduct("A", "Apricot", 90, 2), uow
+    )
 
-    with pytest.raises(ProductExists):
-        put(uow, "A", 2)
-    assert uow.stock("A") == (1, 0)
+    assert (first_created, second_created) == (True, False)
+    assert (second.name, second.price_cents, second.available) == ("Apricot", 90, 2)
+    assert uow.stock("A") == (2, 0)
+    assert uow.product("A").name == "Apricot"
+    assert uow.published_types() == ["ProductUpserted", "ProductUpserted"]
 
 
 def test_queries_return_products_and_reservations(stocked: FakeUow) -> None:
