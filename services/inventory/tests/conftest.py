@@ -74,20 +74,19 @@ class FakeOrderRepository:
         for order in orders:
             self.save(order)
 
-    def reservations(self, order_id: UUID | None = None) -> list[ReservationView]:
-        merged = {**self._committed, **self.staged}
+    def reservations(self, order_id: UUID) -> list[ReservationView]:
+        order = self.staged.get(order_id) or self._committed.get(order_id)
+        held = sorted(order.reservations, key=lambda r: r.sku) if order is not None else []
         return [
             ReservationView(
-                order_id=order.order_id,
+                order_id=order_id,
                 sku=r.sku,
                 quantity=r.quantity,
                 status=r.status,
-                created_at=self._stamps.get((order.order_id, r.sku), _NOW),
-                updated_at=self._stamps.get((order.order_id, r.sku), _NOW),
+                created_at=self._stamps.get((order_id, r.sku), _NOW),
+                updated_at=self._stamps.get((order_id, r.sku), _NOW),
             )
-            for order in sorted(merged.values(), key=lambda o: str(o.order_id))
-            if order_id in (None, order.order_id)
-            for r in sorted(order.reservations, key=lambda r: r.sku)
+            for r in held
         ]
 
 

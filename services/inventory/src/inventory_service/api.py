@@ -136,8 +136,11 @@ def create_app(
 
     @app.get("/reservations", response_model=list[ReservationOut])
     def list_reservations(
-        uow: Uow, order_id: Annotated[UUID | None, Query()] = None
+        uow: Uow,
+        # Required: every reservation ever made is no answer to give in one response.
+        order_id: Annotated[UUID, Query(description="The order whose reservations to list")],
     ) -> list[handlers.ReservationView]:
+        """The reservations of one order, by sku (none for an order inventory never saw)."""
         return handlers.list_reservations(order_id, uow)
 
     @app.get("/health/live")

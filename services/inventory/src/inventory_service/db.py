@@ -190,10 +190,12 @@ class SqlOrderRepository:
             if not any(o is order for o in self.seen):
                 self.seen.append(order)
 
-    def reservations(self, order_id: UUID | None = None) -> list[ReservationView]:
-        query = select(reservations).order_by(reservations.c.order_id, reservations.c.sku)
-        if order_id is not None:
-            query = query.where(reservations.c.order_id == order_id)
+    def reservations(self, order_id: UUID) -> list[ReservationView]:
+        query = (
+            select(reservations)
+            .where(reservations.c.order_id == order_id)
+            .order_by(reservations.c.sku)
+        )
         return [
             ReservationView(
                 order_id=row["order_id"],

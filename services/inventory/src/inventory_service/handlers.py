@@ -29,7 +29,7 @@ class OrderRepository(Protocol):
     def lock_many(self, order_ids: Sequence[UUID]) -> list[Order]: ...
     def save(self, order: Order) -> None: ...
     def save_many(self, orders: Sequence[Order]) -> None: ...
-    def reservations(self, order_id: UUID | None = None) -> list["ReservationView"]: ...
+    def reservations(self, order_id: UUID) -> list["ReservationView"]: ...
 
 
 class UnitOfWork(Protocol):
@@ -210,8 +210,8 @@ def list_products(uow: UnitOfWork) -> list[Product]:
         return uow.products.list()
 
 
-def list_reservations(order_id: UUID | None, uow: UnitOfWork) -> list[ReservationView]:
-    """Reservations of one order (or of every order), by order id and sku."""
+def list_reservations(order_id: UUID, uow: UnitOfWork) -> list[ReservationView]:
+    """The reservations of one order, by sku."""
     with uow:
         return uow.orders.reservations(order_id)
 

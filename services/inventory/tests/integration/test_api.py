@@ -214,6 +214,13 @@ def test_reservations_of_an_unknown_order_are_empty(client: TestClient) -> None:
     assert (response.status_code, response.json()) == (200, [])
 
 
+def test_reservations_are_listed_per_order_only(client: TestClient) -> None:
+    response = client.get("/reservations")
+
+    assert response.status_code == 422
+    assert _fields(response) == {"query", "order_id"}
+
+
 def test_reservations_need_a_uuid_order_id(client: TestClient) -> None:
     response = client.get("/reservations", params={"order_id": "not-a-uuid"})
 

@@ -72,3 +72,20 @@ def test_openapi_documents_error_answers() -> None:
 
     assert "404" in spec["paths"]["/products/{sku}"]["get"]["responses"]
     assert "503" in spec["paths"]["/health/ready"]["get"]["responses"]
+
+
+def test_listing_reservations_needs_an_order_id_before_any_database_work(
+    client: TestClient,
+) -> None:
+    response = client.get("/reservations")
+
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert (problem["loc"], problem["type"]) == (["query", "order_id"], "missing")
+
+
+def test_openapi_marks_the_order_id_of_reservations_required() -> None:
+    spec = _app().openapi()
+
+    [order_id] = spec["paths"]["/reservations"]["get"]["parameters"]
+    assert (order_id["name"], order_id["required"]) == ("order_id", True)
