@@ -45,7 +45,17 @@ def get_uow(request: Request) -> UnitOfWork:
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=NO_NUL)
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=NO_NUL,
+        description=(
+            "A retry with this key and the same customer and items (in any order) returns the"
+            " order the key placed; other items or another customer with it are a 422"
+        ),
+    ),
 ]
 
 

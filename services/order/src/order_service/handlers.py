@@ -98,9 +98,31 @@ class PlaceOrder:
     idempotency_key: str | None = None
 
     def fingerprint(self) -> str:
-        """Identifies the request body, to tell a retry from a reused Idempotency-Key."""
-        body = {"customer_id": self.customer_id, "items": [list(i) for i in self.items]}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        """Identifies the order asked for, to tell a retry from a reused Idempotency-Key.
+
+        The customer and the merged lines by sku: the same items in another order (or a sku
+        split over two lines) ask for the same order.
+        """
+        merged: dict[str, int] = {}
+        for sku, quantity in self.items:
+            merged[sku] = merged.get(sku, 0) + quantity
+        return _fingerprint(self.customer_id, sorted(merged.items()))
+
+    def fingerprint_as_given(self) -> str:
+        """The fingerprint of the lines in the order given, as stored before fingerprints
+        ignored that order: keys claimed then (keys never expire) still match their retries."""
+        return _fingerprint(self.customer_id, self.items)
+
+    def matches(self, earlier: IdempotencyRecord) -> bool:
+        """Whether `earlier` was claimed by this same request (either fingerprint)."""
+        # The as-given fingerprint of lines already sorted and merged is the order-independent
+        # one, so accepting both never takes another request for this one.
+        return earlier.fingerprint in (self.fingerprint(), self.fingerprint_as_given())
+
+
+def _fingerprint(customer_id: str, items: Sequence[tuple[str, int]]) -> str:
+    body = {"customer_id": customer_id, "items": [list(i) for i in items]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +146,7 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork) -> Order:
             claim = IdempotencyRecord(cmd.idempotency_key, cmd.fingerprint(), order_id)
             earlier = uow.idempotency_keys.claim(claim)
             if earlier is not None:
-                if earlier.fingerprint != claim.fingerprint:
+                if not cmd.matches(earlier):
                     raise IdempotencyKeyReused(cmd.idempotency_key)
                 existing = uow.orders.get(earlier.order_id)
                 if existing is None:  # the foreign key makes this impossible

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from order_service.consumer import HANDLERS
-from order_service.tables import orders, outbox
+from order_service.handlers import PlaceOrder
+from order_service.tables import idempotency_keys, orders, outbox
 from shared_events.runtime.metrics import sample_value
 
 pytestmark = pytest.mark.integration
@@ -196,6 +197,50 @@ def test_the_same_idempotency_key_with_another_body_is_a_422(client, catalog, co
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert count_rows("orders") == 1
+
+
+def test_the_same_idempotency_key_with_the_items_reordered_returns_the_same_order(
+    client, catalog, count_rows
+):
+    first = place(client, ("SKU-1", 2), ("SKU-2", 1), key="k-1")
+    again = place(client, ("SKU-2", 1), ("SKU-1", 2), key="k-1")
+
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert count_rows("orders") == count_rows("outbox") == 1
+
+
+def test_the_same_idempotency_key_with_other_items_reordered_is_a_422(client, catalog, count_rows):
+    place(client, ("SKU-1", 2), ("SKU-2", 1), key="k-1")
+
+    response = place(client, ("SKU-2", 2), ("SKU-1", 1), key="k-1")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert count_rows("orders") == count_rows("outbox") == 1
+
+
+def test_a_key_claimed_with_the_as_given_fingerprint_still_replays_its_retry(
+    client, catalog, count_rows, order_engine
+):
+    # A request in flight across the release: the previous version claimed its key.
+    items = (("SKU-2", 1), ("SKU-1", 2))
+    first = place(client, *items, key="k-old")
+    as_given = PlaceOrder("alice", items).fingerprint_as_given()
+    with order_engine.begin() as connection:
+        claimed = connection.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.key == "k-old")
+            .values(fingerprint=as_given)
+        )
+        assert claimed.rowcount == 1
+
+    again = place(client, *items, key="k-old")
+    other = place(client, ("SKU-1", 2), key="k-old")
+
+    assert (again.status_code, again.json()["order_id"]) == (201, first.json()["order_id"])
+    assert other.status_code == 422
     assert count_rows("orders") == 1
 
 

@@ -5,7 +5,7 @@ from uuid import uuid4
 import pytest
 
 from order_service import handlers
-from order_service.domain import OrderStatus, UnknownSkus
+from order_service.domain import IdempotencyRecord, OrderStatus, UnknownSkus
 from order_service.handlers import CancelOrder, IdempotencyKeyReused, PlaceOrder
 from shared_events import DEFAULT_CURRENCY, CancelReason, OrderCancelledV1, OrderCreated
 
@@ -81,6 +81,59 @@ def test_same_idempotency_key_with_another_body_is_refused(stocked):
         place(stocked, ("SKU-1", 2), key="k-1")
     with pytest.raises(IdempotencyKeyReused):
         place(stocked, ("SKU-1", 1), key="k-1", customer="bob")
+    assert len(stocked.committed_orders) == 1
+
+
+def test_same_idempotency_key_with_the_items_in_another_order_returns_the_same_order(stocked):
+    first = place(stocked, ("SKU-1", 2), ("SKU-2", 1), key="k-1")
+    reordered = place(stocked, ("SKU-2", 1), ("SKU-1", 2), key="k-1")
+    split = place(stocked, ("SKU-1", 1), ("SKU-2", 1), ("SKU-1", 1), key="k-1")
+
+    assert reordered.order_id == split.order_id == first.order_id
+    assert [(i.sku, i.quantity) for i in reordered.items] == [("SKU-1", 2), ("SKU-2", 1)]
+    assert len(stocked.committed_orders) == 1
+    assert len(stocked.published("OrderCreated")) == 1
+
+
+def test_same_idempotency_key_with_other_items_in_any_order_is_refused(stocked):
+    place(stocked, ("SKU-1", 2), ("SKU-2", 1), key="k-1")
+
+    for items in [
+        (("SKU-2", 2), ("SKU-1", 1)),  # the quantities swapped
+        (("SKU-2", 1),),
+        (("SKU-2", 1), ("SKU-1", 2), ("SKU-1", 1)),
+    ]:
+        with pytest.raises(IdempotencyKeyReused):
+            place(stocked, *items, key="k-1")
+    assert len(stocked.committed_orders) == 1
+
+
+def test_the_fingerprint_ignores_item_order_and_the_as_given_one_is_unchanged():
+    given = PlaceOrder("alice", (("SKU-2", 1), ("SKU-1", 2)), "k-1")
+    sorted_ = PlaceOrder("alice", (("SKU-1", 2), ("SKU-2", 1)), "k-1")
+
+    assert given.fingerprint() == sorted_.fingerprint()
+    assert given.fingerprint() != PlaceOrder("bob", sorted_.items).fingerprint()
+    # What the service stored for this request before fingerprints ignored item order.
+    assert given.fingerprint_as_given() == (
+        "561d389d2b918ebf14e635b5aec7b9e313d369818e2ac081549d42521a43acd0"
+    )
+    # For lines already in order, both fingerprints are one.
+    assert sorted_.fingerprint_as_given() == sorted_.fingerprint()
+
+
+def test_a_key_stored_with_the_as_given_fingerprint_still_replays_its_retry(stocked):
+    """A request in flight across the release: its key was claimed by the previous version."""
+    items = (("SKU-2", 1), ("SKU-1", 2))
+    first = place(stocked, *items, key="k-1")
+    claimed = stocked.committed_keys["k-1"]
+    stocked.committed_keys["k-1"] = IdempotencyRecord(
+        "k-1", PlaceOrder("alice", items).fingerprint_as_given(), claimed.order_id
+    )
+
+    assert place(stocked, *items, key="k-1").order_id == first.order_id
+    with pytest.raises(IdempotencyKeyReused):
+        place(stocked, ("SKU-2", 1), ("SKU-1", 3), key="k-1")
     assert len(stocked.committed_orders) == 1
 
 
