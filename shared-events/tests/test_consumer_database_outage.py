@@ -64,7 +64,7 @@ def test_once_the_database_is_back_every_partition_waiting_for_it_retries_at_onc
         dlq,
         {"Probe": kit.each(handler)},
         registry=kit.registry(model),
-        outage_backoff=Backoff(initial_s=1.0, max_s=60.0, factor=4.0),
+        outage_backoff=Backoff(initial_s=1.0, max_s=60.0, factor=4.0, jitter=0.0),
     )
     loop = kit.loop(consumer.run)
     try:

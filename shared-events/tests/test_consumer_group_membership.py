@@ -109,7 +109,7 @@ def test_a_partition_held_for_a_retry_when_the_group_takes_it_away_is_read_again
         {"Probe": kit.each(handler)},
         cls=ConsumerNotingAssignments,
         registry=kit.registry(model),
-        retry_backoff=Backoff(initial_s=600, max_s=600),
+        retry_backoff=Backoff(initial_s=600, max_s=600, jitter=0.0),
         config_overrides={
             "session.timeout.ms": POLL_INTERVAL_S * 1000,
             "max.poll.interval.ms": POLL_INTERVAL_S * 1000,

@@ -1,5 +1,6 @@
 """Unit tests of the delivery machinery's pure parts: ordering, backoff, failure triage."""
 
+import random
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from shared_events.kafka.backoff import Backoff, delay_for
 from shared_events.kafka.claim import OutboxRow, in_key_order
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.dead_letter import dead_letter_headers
+from shared_events.kafka.dead_letter import DeadLetterQueue, dead_letter_headers
 from shared_events.kafka.failures import Failure, classify
 from shared_events.kafka.outbox import (
     Outbox,
@@ -33,6 +34,7 @@ from shared_events.kafka.outbox import (
     write_staged,
 )
 from shared_events.kafka.producer import OutgoingRecord, produce_and_flush, producer_config
+from shared_events.kafka.retries import Retries, RetryLater
 
 
 def row(id_: int, key: bytes, topic: str = "t") -> OutboxRow:
@@ -69,12 +71,101 @@ def test_what_is_kept_is_a_per_key_prefix_of_the_unsent_rows(keys, taken) -> Non
     assert [r.id for r in kept] == sorted(r.id for r in kept)
 
 
-def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
-    backoff = Backoff(initial_s=0.1, max_s=0.5)
+def test_backoff_ceilings_double_up_to_the_cap_and_reset() -> None:
+    backoff = Backoff(initial_s=0.1, max_s=0.5, jitter=0.0)
     assert [backoff.next_delay() for _ in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
     backoff.reset()
     assert backoff.next_delay() == pytest.approx(0.1)
     assert delay_for(10_000, 1.0, 30.0) == 30.0
+
+
+class _Draws(random.Random):
+    """A random source that returns the given values in turn."""
+
+    def __init__(self, *values: float) -> None:
+        super().__init__(0)
+        self.values = list(values)
+
+    def random(self) -> float:
+        return self.values.pop(0)
+
+
+def test_full_jitter_spans_zero_to_the_ceiling() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=4.0, rng=_Draws(0.0, 0.5, 0.999999, 0.25))
+
+    delays = [backoff.next_delay() for _ in range(4)]
+
+    # Ceilings 1, 2, 4, 4 (capped); a draw of 0 waits the whole ceiling, one near 1 almost none.
+    assert delays == pytest.approx([1.0, 1.0, 0.000004, 3.0])
+
+
+def test_partial_jitter_keeps_the_bottom_of_each_ceiling() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=8.0, jitter=0.25, rng=_Draws(0.999999, 0.0))
+
+    assert [backoff.next_delay(), backoff.next_delay()] == pytest.approx([0.75, 2.0])
+
+
+@given(
+    seed=st.integers(),
+    initial_s=st.floats(0.001, 10.0),
+    max_s=st.floats(0.001, 100.0),
+    factor=st.floats(1.0, 10.0),
+    jitter=st.floats(0.0, 1.0),
+)
+def test_jittered_delays_stay_within_their_ceiling_and_the_cap(
+    seed: int, initial_s: float, max_s: float, factor: float, jitter: float
+) -> None:
+    backoff = Backoff(initial_s, max_s, factor, jitter, rng=random.Random(seed))
+
+    for attempt in range(1, 80):
+        ceiling = delay_for(attempt, initial_s, max_s, factor)
+        delay = backoff.next_delay()
+        assert ceiling * (1 - jitter) <= delay <= ceiling <= max_s
+        assert delay > 0
+
+
+def test_jittered_delays_vary_and_a_seed_repeats_them() -> None:
+    def delays(seed: int) -> list[float]:
+        backoff = Backoff(initial_s=1.0, max_s=1.0, rng=random.Random(seed))
+        return [backoff.next_delay() for _ in range(200)]
+
+    drawn = delays(7)
+
+    assert len(set(drawn)) == len(drawn)
+    assert min(drawn) < 0.1 and max(drawn) > 0.9  # all of (0, 1], not a narrow band
+    assert delays(7) == drawn
+    assert delays(8) != drawn
+
+
+def test_two_backoffs_do_not_draw_the_same_delays_unless_seeded_alike() -> None:
+    first, second = Backoff(initial_s=1.0), Backoff(initial_s=1.0)
+
+    assert [first.next_delay() for _ in range(5)] != [second.next_delay() for _ in range(5)]
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 1.5])
+def test_jitter_outside_zero_to_one_is_refused(jitter: float) -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        Backoff(jitter=jitter)
+
+
+def test_a_failing_handler_is_retried_after_a_jittered_delay() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=10.0, rng=_Draws(0.5, 0.5, 0.0))
+    retries = Retries(
+        DeadLetterQueue("t.dlq", "c", "127.0.0.1:1"),  # not reached before the last attempt
+        max_attempts=5,
+        retry_backoff=backoff,
+        outage_backoff=Backoff(),
+    )
+    record = ConsumedRecord("t", 0, 7, None, b"{}", [])
+
+    waits = []
+    for _ in range(3):
+        with pytest.raises(RetryLater) as retry:
+            retries.failed(record, ValueError("bug"), {})
+        waits.append(retry.value.delay_s)
+
+    assert waits == pytest.approx([0.5, 1.0, 4.0])
 
 
 def _wrapped(orig: Exception, cls: type = OperationalError) -> Exception:

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaException
 
-from shared_events.kafka.backoff import Backoff, delay_for
+from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.consumed import ConsumedRecord
 from shared_events.kafka.dead_letter import HANDLER_FAILED, DeadLetterFailed, DeadLetterQueue
 from shared_events.kafka.failures import Failure, classify
@@ -81,8 +81,7 @@ class Retries:
             log.warning(
                 "handler failed, will retry", attempt=attempts, error=self.last_error, **fields
             )
-            backoff = self.retry_backoff
-            raise RetryLater(delay_for(attempts, backoff.initial_s, backoff.max_s, backoff.factor))
+            raise RetryLater(self.retry_backoff.delay(attempts))
         log.error("handler failed for good", attempt=attempts, error=self.last_error, **fields)
         self.dead_letter(record, HANDLER_FAILED, self.last_error, fields)
 
