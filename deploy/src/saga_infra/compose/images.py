@@ -1,0 +1,693 @@
+"""The images of the compose path: the official ones, or stand-ins built from Debian packages.
+
+Each image compose needs comes from a variable (`KAFKA_IMAGE`, `POSTGRES_IMAGE`, ... and the
+services' build arguments `PYTHON_BASE`, `UV_IMAGE`), defaulting to the official image.
+`resolve` keeps a variable the caller set, uses the official image when the engine has it or can
+pull it, and otherwise builds a stand-in:
+
+- a root file system from Debian bookworm packages (`mmdebstrap --variant=minbase`), with the
+  files of `deploy/docker/standins/<name>/rootfs` and the recipe's inputs copied in, then
+  `docker import` with the official image's user, entry point, ports and volumes;
+- the Kafka broker from the same Apache Kafka jars, resolved from Maven Central with
+  `deploy/local/kafka/pom.xml` (plus `kafka-tools`, for the healthcheck's
+  `kafka-broker-api-versions.sh`), Jaeger from the local stack's Go build, uv from its PyPI
+  wheel.
+
+Stand-ins are tagged `saga-standin/<name>:<version>-<recipe hash>` and their root file systems
+cached as `.local/cache/images/<name>-<recipe hash>.tar`, so a second run imports or reuses
+them in seconds. `SAGA_IMAGES=standin` skips the pulls, `SAGA_IMAGES=official` never builds one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from saga_infra import jaeger_server, kafka_server
+from saga_infra.compose.engine import Engine, buildx_available, docker_cli
+from saga_infra.errors import MissingToolError, StackError
+from saga_infra.settings import JAEGER_VERSION, Settings
+
+Progress = Callable[[str], None]
+
+SUITE = "bookworm"
+UV_VERSION = "0.13.9"  # the uv the Dockerfiles' UV_IMAGE default names
+RECIPE_FORMAT = "1"  # bump to rebuild every stand-in
+PULL_TIMEOUT_S = 300.0
+MMDEBSTRAP_TIMEOUT_S = 1800.0
+STANDIN_REPOSITORY = "saga-standin"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a stand-in is made: Debian packages, files copied in, then `docker import`."""
+
+    version: str  # of what it stands in for, in its tag
+    packages: tuple[str, ...] = ()
+    # Shell run by mmdebstrap as customize hooks ($1 is the root file system).
+    hooks: tuple[str, ...] = ()
+    # `docker import --change` lines: the official image's user, entry point, ports, volumes.
+    changes: tuple[str, ...] = ()
+    # A plain tarball of these files instead of a Debian root file system (uv).
+    files_only: bool = False
+    # Drop docs, man pages and translations (not for Postgres: initdb's locales need them).
+    slim: bool = True
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    variable: str  # compose variable or build argument
+    official: str
+    recipe: Recipe | None  # None: no stand-in can be built here (Grafana)
+    services: tuple[str, ...] = ()  # compose services that need it
+
+
+@dataclass
+class Resolved:
+    image: Image
+    reference: str | None  # None: unavailable (its services are left out)
+    source: str  # what the run prints: official, stand-in, given, unavailable
+    seconds: float = 0.0
+
+    @property
+    def standin(self) -> bool:
+        return self.source.startswith("stand-in")
+
+    def line(self) -> str:
+        took = f", {self.seconds:.0f} s" if self.seconds >= 1 else ""
+        return f"images: {self.image.variable:<16} {self.reference or '-':<48} {self.source}{took}"
+
+
+_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def catalog(repo_root: Path) -> list[Image]:
+    """Every image of docker-compose.yml and the Dockerfiles, with its stand-in recipe."""
+    kafka_version = kafka_server.kafka_version(repo_root / "deploy/local/kafka/pom.xml")
+    jaeger_tag = jaeger_v2_tag(JAEGER_VERSION)
+    return [
+        Image(
+            "python",
+            "PYTHON_BASE",
+            "python:3.11-slim-bookworm",
+            Recipe(
+                version="3.11-bookworm",
+                packages=("python3", "ca-certificates", "netbase", "tzdata"),
+                hooks=('ln -sf /usr/bin/python3 "$1/usr/local/bin/python"',),
+                changes=("ENV LANG=C.UTF-8", f"ENV {_PATH}", 'CMD ["python3"]'),
+            ),
+            ("init", "order", "payment", "inventory"),
+        ),
+        Image(
+            "uv",
+            "UV_IMAGE",
+            f"ghcr.io/astral-sh/uv:{UV_VERSION}",
+            Recipe(version=UV_VERSION, files_only=True, changes=('ENTRYPOINT ["/uv"]',)),
+            ("init", "order", "payment", "inventory"),
+        ),
+        Image(
+            "kafka",
+            "KAFKA_IMAGE",
+            f"apache/kafka:{kafka_version}",
+            Recipe(
+                version=kafka_version,
+                packages=("openjdk-17-jre-headless", "bash", "procps"),
+                hooks=(
+                    'chroot "$1" useradd --uid 1000 --create-home --home-dir /home/appuser '
+                    "--shell /bin/bash appuser",
+                    'mkdir -p "$1/var/lib/kafka/data" "$1/etc/kafka/secrets" '
+                    '"$1/mnt/shared/config" "$1/opt/kafka/logs" "$1/usr/logs"',
+                    'chroot "$1" chown -R appuser:appuser /opt/kafka /mnt/shared/config /usr/logs',
+                    'chroot "$1" chown -R appuser:root /var/lib/kafka /etc/kafka',
+                    'chmod -R ug+w "$1/etc/kafka" "$1/var/lib/kafka"',
+                ),
+                changes=(
+                    "ENV LANG=C.UTF-8",
+                    f"ENV {_PATH}",
+                    "USER appuser",
+                    "EXPOSE 9092",
+                    'VOLUME ["/etc/kafka/secrets", "/var/lib/kafka/data", "/mnt/shared/config"]',
+                    'CMD ["/etc/kafka/docker/run"]',
+                ),
+            ),
+            ("kafka",),
+        ),
+        Image(
+            "postgres",
+            "POSTGRES_IMAGE",
+            "postgres:15",
+            Recipe(
+                version="15-bookworm",
+                packages=("postgresql-15",),
+                hooks=(
+                    # The package's postinst made a cluster of Debian's own; the entry point
+                    # makes one in PGDATA instead.
+                    'rm -rf "$1/etc/postgresql/15" "$1/var/lib/postgresql/15"',
+                    'chroot "$1" localedef -i en_US -c -f UTF-8 -A /usr/share/locale/locale.alias '
+                    "en_US.UTF-8",
+                    'mkdir -p "$1/var/lib/postgresql/data" "$1/var/run/postgresql" '
+                    '"$1/docker-entrypoint-initdb.d"',
+                    'chroot "$1" chown -R postgres:postgres /var/lib/postgresql '
+                    "/var/run/postgresql",
+                    'chmod 700 "$1/var/lib/postgresql/data"',
+                    'chmod 3777 "$1/var/run/postgresql"',
+                ),
+                changes=(
+                    "ENV LANG=en_US.utf8",
+                    "ENV PGDATA=/var/lib/postgresql/data",
+                    "ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:"
+                    "/usr/sbin:/usr/bin:/sbin:/bin",
+                    "STOPSIGNAL SIGINT",
+                    "EXPOSE 5432",
+                    'VOLUME ["/var/lib/postgresql/data"]',
+                    'ENTRYPOINT ["docker-entrypoint.sh"]',
+                    'CMD ["postgres"]',
+                ),
+                slim=False,
+            ),
+            ("postgres",),
+        ),
+        Image(
+            "jaeger",
+            "JAEGER_IMAGE",
+            f"jaegertracing/jaeger:{jaeger_tag}",
+            Recipe(
+                version=jaeger_tag,
+                packages=("ca-certificates", "wget"),
+                hooks=(
+                    'mv "$1/usr/local/bin/jaeger-"* "$1/usr/local/bin/jaeger"',
+                    'chroot "$1" useradd --system --uid 10001 --no-create-home jaeger',
+                ),
+                changes=(
+                    f"ENV {_PATH}",
+                    "USER 10001",
+                    "EXPOSE 4317 4318 16686",
+                    'ENTRYPOINT ["/usr/local/bin/jaeger"]',
+                ),
+            ),
+            ("jaeger",),
+        ),
+        Image(
+            "prometheus",
+            "PROMETHEUS_IMAGE",
+            "prom/prometheus:v2.53.0",
+            Recipe(
+                version="2.42-bookworm",
+                packages=("prometheus", "wget"),
+                hooks=(
+                    'mkdir -p "$1/prometheus"',
+                    'chroot "$1" chown nobody:nogroup /prometheus',
+                ),
+                changes=(
+                    f"ENV {_PATH}",
+                    "USER nobody",
+                    "WORKDIR /prometheus",
+                    "EXPOSE 9090",
+                    'VOLUME ["/prometheus"]',
+                    'ENTRYPOINT ["/usr/bin/prometheus"]',
+                    'CMD ["--config.file=/etc/prometheus/prometheus.yml", '
+                    '"--storage.tsdb.path=/prometheus"]',
+                ),
+            ),
+            ("prometheus",),
+        ),
+        # No Debian package and no build from a module registry: only the official image.
+        Image("grafana", "GRAFANA_IMAGE", "grafana/grafana:11.6.0", None, ("grafana",)),
+    ]
+
+
+def jaeger_v2_tag(v1_version: str) -> str:
+    """Jaeger tags v1.x and v2.x releases together, from v1.63.0 / v2.0.0 on."""
+    major, minor, patch = (int(part) for part in v1_version.removeprefix("v").split("."))
+    if major != 1 or minor < 63:
+        raise StackError(f"no Jaeger v2 release pairs with {v1_version}")
+    return f"2.{minor - 63}.{patch}"
+
+
+# -- the engine's images ------------------------------------------------------------------
+
+
+def _docker(engine: Engine, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [docker_cli(), *args], env=engine.env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def present(engine: Engine, reference: str) -> bool:
+    return _docker(engine, "image", "inspect", "--format", "{{.Id}}", reference).returncode == 0
+
+
+def pull(engine: Engine, reference: str) -> tuple[bool, str]:
+    """Pull the image; (pulled, the engine's last line when it could not)."""
+    try:
+        done = _docker(engine, "pull", "--quiet", reference, timeout=PULL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return False, f"no answer within {PULL_TIMEOUT_S:.0f} s"
+    lines = (done.stderr or done.stdout).strip().splitlines() or [""]
+    return done.returncode == 0, lines[-1][:160]
+
+
+# -- recipes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What building the stand-ins needs from the checkout (and makes once per run)."""
+
+    repo_root: Path
+    settings: Settings
+    progress: Progress
+    cache: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = self.repo_root / ".local/cache/images"
+
+    def overlay(self, name: str) -> Path:
+        return self.repo_root / "deploy/docker/standins" / name / "rootfs"
+
+    def inputs(self, name: str) -> list[tuple[Path, str]]:
+        """Files or directories copied into the root file system: (host path, directory)."""
+        if name == "kafka":
+            return [(kafka_libs(self), "/opt/kafka/libs")]
+        if name == "jaeger":
+            jaeger_server.ensure_binary(self.settings, self.progress)
+            return [(self.settings.jaeger_bin, "/usr/local/bin/")]
+        if name == "uv":
+            return [(path, "/") for path in uv_binaries(self)]
+        return []
+
+
+def kafka_libs(context: Context) -> Path:
+    """The Kafka jars of deploy/local/kafka/pom.xml plus kafka-tools, from Maven Central."""
+    pom = (context.repo_root / "deploy/local/kafka/pom.xml").read_text()
+    tools = (
+        "    <dependency>\n      <groupId>org.apache.kafka</groupId>\n"
+        "      <artifactId>kafka-tools</artifactId>\n      <version>${kafka.version}</version>\n"
+        "    </dependency>\n  </dependencies>"
+    )
+    with_tools = pom.replace("</dependencies>", tools, 1)
+    digest = hashlib.sha256(with_tools.encode()).hexdigest()[:16]
+    libs = context.cache / f"kafka-libs-{digest}"
+    if (libs / ".resolved").is_file():
+        return libs
+    mvn = shutil.which(context.settings.mvn)
+    if mvn is None:
+        raise MissingToolError("mvn not found; it resolves the Kafka jars of the Kafka stand-in")
+    work = context.cache / f"kafka-libs-{digest}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "pom.xml").write_text(with_tools)
+    context.progress("images: kafka: resolving the Apache Kafka jars (+ kafka-tools) with Maven")
+    done = subprocess.run(
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(work / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-Dkafka.libs.dir={work / 'libs'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0 or not any((work / "libs").glob("kafka-tools-*.jar")):
+        raise StackError(f"mvn could not resolve the Kafka jars: {done.stdout[-400:]}")
+    shutil.rmtree(libs, ignore_errors=True)
+    (work / "libs").rename(libs)
+    shutil.rmtree(work)
+    (libs / ".resolved").write_text(digest)
+    return libs
+
+
+def uv_binaries(context: Context) -> list[Path]:
+    """uv and uvx of UV_VERSION, from its manylinux wheel on PyPI (checked by its sha256)."""
+    target = context.cache / f"uv-{UV_VERSION}"
+    binaries = [target / "uv", target / "uvx"]
+    if all(path.is_file() for path in binaries):
+        return binaries
+    index = "https://pypi.org/pypi/uv/json"
+    try:
+        with httpx.Client(timeout=60, follow_redirects=True) as client:
+            files = client.get(index).raise_for_status().json()["releases"].get(UV_VERSION, [])
+            wheels = [
+                entry
+                for entry in files
+                if entry["filename"].endswith(".whl")
+                and "manylinux_2_17_x86_64" in entry["filename"]
+            ]
+            if not wheels:
+                raise StackError(f"no manylinux x86_64 wheel of uv {UV_VERSION} on PyPI")
+            # A mirror may answer with URLs relative to the index.
+            url = httpx.URL(index).join(wheels[0]["url"])
+            wheel = client.get(url).raise_for_status().content
+    except httpx.HTTPError as exc:
+        raise StackError(f"downloading uv {UV_VERSION} from PyPI failed: {exc}") from exc
+    if hashlib.sha256(wheel).hexdigest() != wheels[0]["digests"]["sha256"]:
+        raise StackError(f"{wheels[0]['filename']}: sha256 does not match PyPI's")
+    target.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+        for path in binaries:
+            partial = path.with_name(f"{path.name}.partial")
+            partial.write_bytes(archive.read(f"uv-{UV_VERSION}.data/scripts/{path.name}"))
+            partial.chmod(0o755)
+            partial.rename(path)
+    return binaries
+
+
+def _digest_path(digest: hashlib._Hash, path: Path, relative_to: Path) -> None:
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.is_file():
+                _digest_path(digest, child, relative_to)
+        return
+    stat = path.stat()
+    digest.update(f"{path.relative_to(relative_to)}:{stat.st_mode & 0o777}:".encode())
+    if path.suffix == ".jar":  # versioned names: content is what the name says
+        digest.update(str(stat.st_size).encode())
+    else:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+
+
+def recipe_hash(image: Image, context: Context, inputs: Sequence[tuple[Path, str]]) -> str:
+    """A digest of everything that goes into the stand-in: a new one means a rebuild."""
+    assert image.recipe is not None
+    digest = hashlib.sha256()
+    recipe = image.recipe
+    digest.update(repr((RECIPE_FORMAT, SUITE, image.name, recipe)).encode())
+    if not recipe.files_only:
+        digest.update(repr(mmdebstrap_argv(image, context, inputs, Path("-"))).encode())
+    overlay = context.overlay(image.name)
+    if overlay.is_dir():
+        _digest_path(digest, overlay, overlay)
+    for source, destination in inputs:
+        digest.update(destination.encode())
+        _digest_path(digest, source, source.parent)
+    return digest.hexdigest()[:12]
+
+
+def standin_reference(image: Image, recipe_digest: str) -> str:
+    assert image.recipe is not None
+    return f"{STANDIN_REPOSITORY}/{image.name}:{image.recipe.version}-{recipe_digest}"
+
+
+def mmdebstrap_argv(
+    image: Image, context: Context, inputs: Sequence[tuple[Path, str]], output: Path
+) -> list[str]:
+    """The mmdebstrap command line of a stand-in's root file system."""
+    assert image.recipe is not None
+    recipe = image.recipe
+    archives = context.cache / "apt-archives"
+    argv = [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--format=tar",
+        '--aptopt=Apt::Install-Recommends "false"',
+        # Downloaded packages are shared by every stand-in (and the next cold run).
+        "--skip=essential/unlink",
+        f'--setup-hook=mkdir -p "$1/var/cache/apt/archives" {shlex_quote(str(archives))}',
+        f"--setup-hook=sync-in {shlex_quote(str(archives))} /var/cache/apt/archives",
+        f"--customize-hook=sync-out /var/cache/apt/archives {shlex_quote(str(archives))}",
+        '--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb',
+    ]
+    if recipe.packages:
+        argv.append(f"--include={','.join(recipe.packages)}")
+    if recipe.slim:
+        for pattern in ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*"):
+            argv.append(f"--dpkgopt=path-exclude={pattern}")
+        argv.append("--dpkgopt=path-include=/usr/share/doc/*/copyright")
+        # update-alternatives still links man pages (the JRE's postinst fails without it).
+        argv.append('--setup-hook=mkdir -p "$1/usr/share/man/man1"')
+    overlay = context.overlay(image.name)
+    if overlay.is_dir():
+        argv.append(f"--customize-hook=sync-in {shlex_quote(str(overlay))} /")
+    for source, destination in inputs:
+        if source.is_dir():
+            argv.append(f'--customize-hook=mkdir -p "$1{destination}"')
+            argv.append(f"--customize-hook=sync-in {shlex_quote(str(source))} {destination}")
+        else:
+            argv.append(f"--customize-hook=copy-in {shlex_quote(str(source))} {destination}")
+    argv += [f"--customize-hook={hook}" for hook in recipe.hooks]
+    argv += [SUITE, str(output)]
+    return argv
+
+
+def scratch_dir() -> str:
+    """Where mmdebstrap unpacks: a roomy tmpfs that allows exec (twice as fast), else /tmp."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        mounts = []
+    for line in mounts:
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == "/dev/shm" and fields[2] == "tmpfs":
+            if "noexec" not in fields[3].split(",") and shutil.disk_usage("/dev/shm").free > 4e9:
+                return "/dev/shm"
+    return os.environ.get("TMPDIR", "/tmp")
+
+
+def shlex_quote(text: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_./:+-]+", text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _files_tarball(inputs: Sequence[tuple[Path, str]], output: Path) -> None:
+    with tarfile.open(output, "w") as tar:
+        for source, destination in inputs:
+            info = tar.gettarinfo(
+                str(source), arcname=f"{destination.strip('/')}/{source.name}".lstrip("/")
+            )
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            with source.open("rb") as handle:
+                tar.addfile(info, handle)
+
+
+def build_standin(engine: Engine, image: Image, context: Context) -> Resolved:
+    """Reuse the stand-in if the engine has it, import its cached tarball, or build both."""
+    assert image.recipe is not None
+    begun = time.monotonic()
+    inputs = context.inputs(image.name)
+    digest = recipe_hash(image, context, inputs)
+    reference = standin_reference(image, digest)
+    if present(engine, reference):
+        return Resolved(image, reference, "stand-in (in the engine already)")
+    context.cache.mkdir(parents=True, exist_ok=True)
+    tarball = context.cache / f"{image.name}-{digest}.tar"
+    how = "stand-in (imported from its cached tarball)"
+    if not tarball.is_file():
+        partial = tarball.with_name(f"{tarball.name}.partial")
+        partial.unlink(missing_ok=True)
+        if image.recipe.files_only:
+            _files_tarball(inputs, partial)
+            how = "stand-in (built from files)"
+        else:
+            if shutil.which("mmdebstrap") is None:
+                raise MissingToolError(
+                    f"{image.official} cannot be pulled and mmdebstrap, which builds its "
+                    "stand-in, is missing: `make docker-install`"
+                )
+            log = context.cache / f"{image.name}-{digest}.log"
+            context.progress(
+                f"images: {image.name}: building its stand-in with mmdebstrap ({SUITE})"
+            )
+            with log.open("w") as out:
+                built = subprocess.run(
+                    mmdebstrap_argv(image, context, inputs, partial),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=MMDEBSTRAP_TIMEOUT_S,
+                    env={**os.environ, "TMPDIR": scratch_dir()},
+                )
+            if built.returncode != 0:
+                raise StackError(f"mmdebstrap failed for the {image.name} stand-in; see {log}")
+            how = f"stand-in (built from Debian {SUITE} packages)"
+        partial.rename(tarball)
+        for old in [
+            *context.cache.glob(f"{image.name}-*.tar"),
+            *context.cache.glob(f"{image.name}-*.log"),
+        ]:
+            if old.stem != tarball.stem:
+                old.unlink(missing_ok=True)
+    # docker import takes no STOPSIGNAL: the official image's settings go on in a build.
+    rootfs = f"{reference}-rootfs"
+    done = _docker(engine, "import", str(tarball), rootfs, timeout=900)
+    if done.returncode != 0:
+        raise StackError(f"docker import of {tarball} failed: {done.stderr.strip()[-300:]}")
+    dockerfile = "\n".join(
+        [
+            f"FROM {rootfs}",
+            *image.recipe.changes,
+            f'LABEL org.opencontainers.image.description="stand-in for {image.official}, '
+            'built by saga_infra.compose.images"',
+            "",
+        ]
+    )
+    env = engine.env()
+    if not buildx_available(env):
+        env["DOCKER_BUILDKIT"] = "0"
+    done = subprocess.run(
+        [docker_cli(), "build", "--quiet", "--tag", reference, "-"],
+        input=dockerfile,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise StackError(f"building {reference} failed: {done.stderr.strip()[-300:]}")
+    _docker(engine, "image", "rm", rootfs)  # untags it; the image keeps it as its parent
+    # Earlier recipes' stand-ins: untagged (an image a container still uses stays).
+    listed = _docker(
+        engine, "images", "--format", "{{.Repository}}:{{.Tag}}", reference.split(":")[0]
+    )
+    for tag in listed.stdout.split():
+        if tag != reference:
+            _docker(engine, "image", "rm", tag)
+    return Resolved(image, reference, how, time.monotonic() - begun)
+
+
+def resolve(
+    engine: Engine,
+    context: Context,
+    environ: Mapping[str, str] | None = None,
+    wanted: Sequence[str] | None = None,
+) -> list[Resolved]:
+    """Decide every image (official, stand-in, given, unavailable), building stand-ins as needed."""
+    env = os.environ if environ is None else environ
+    mode = env.get("SAGA_IMAGES", "auto").strip() or "auto"
+    if mode not in ("auto", "official", "standin"):
+        raise StackError(f"SAGA_IMAGES={mode!r}: expected auto, official or standin")
+    resolved: list[Resolved] = []
+    to_build: list[Image] = []
+    for image in catalog(context.repo_root):
+        if wanted is not None and image.name not in wanted:
+            continue
+        if given := env.get(image.variable, "").strip():
+            resolved.append(Resolved(image, given, f"given by {image.variable}"))
+            continue
+        if mode != "standin" or image.recipe is None:
+            if present(engine, image.official):
+                resolved.append(Resolved(image, image.official, "official (in the engine already)"))
+                continue
+            begun = time.monotonic()
+            pulled, why = pull(engine, image.official)
+            if pulled:
+                resolved.append(
+                    Resolved(image, image.official, "official (pulled)", time.monotonic() - begun)
+                )
+                continue
+            context.progress(f"images: {image.official} cannot be pulled: {why}")
+        if image.recipe is None or mode == "official":
+            resolved.append(Resolved(image, None, "unavailable (no registry, no stand-in)"))
+            continue
+        to_build.append(image)
+    # Two at a time: mmdebstrap waits on the mirror as much as on the CPU.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        built = list(pool.map(lambda image: build_standin(engine, image, context), to_build))
+    resolved += built
+    order = {image.name: index for index, image in enumerate(catalog(context.repo_root))}
+    return sorted(resolved, key=lambda item: order[item.image.name])
+
+
+def compose_environment(resolved: Sequence[Resolved]) -> dict[str, str]:
+    """The variables that point compose (and the Dockerfiles' build args) at the images."""
+    return {item.image.variable: item.reference for item in resolved if item.reference}
+
+
+def unavailable_services(resolved: Sequence[Resolved]) -> list[str]:
+    return [
+        service for item in resolved if item.reference is None for service in item.image.services
+    ]
+
+
+# -- uv's download cache, for builds without registry access ------------------------------
+
+UV_CACHE_DIR = "deploy/docker/.uv-cache"
+# What the images install: each service, and the init job's shared-events[kafka].
+UV_SYNCS = (
+    ("--package", "order-service"),
+    ("--package", "payment-service"),
+    ("--package", "inventory-service"),
+    ("--package", "shared-events", "--extra", "kafka"),
+)
+
+
+def _python311() -> str:
+    for candidate in ("/usr/bin/python3.11", shutil.which("python3.11"), shutil.which("python3")):
+        if candidate and Path(candidate).is_file():
+            version = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            if version == "True":
+                return candidate
+    raise MissingToolError("no Python 3.11 on this machine: it fills uv's cache for the images")
+
+
+def prefill_uv_cache(context: Context) -> str:
+    """Fill deploy/docker/.uv-cache from PyPI on the host, for `uv sync --frozen --offline`.
+
+    The images copy that directory in and install offline when its uv.lock.sha256 matches the
+    lockfile (inside a container, HTTPS to PyPI may not verify here). Filled with the very uv
+    the images use, once per lockfile."""
+    cache = context.repo_root / UV_CACHE_DIR
+    lock = (context.repo_root / "uv.lock").read_bytes()
+    lock_sha = hashlib.sha256(lock).hexdigest()
+    key = hashlib.sha256(repr((UV_VERSION, lock_sha, UV_SYNCS)).encode()).hexdigest()
+    stamp = cache / ".prefilled"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return "uv cache: up to date for this uv.lock"
+    begun = time.monotonic()
+    uv = str(uv_binaries(context)[0])
+    for child in cache.iterdir() if cache.is_dir() else []:
+        if child.name != "README.md":
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    python = _python311()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "UV_CACHE_DIR": str(cache),
+            "UV_PROJECT_ENVIRONMENT": str(Path(tmp) / "venv"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_LINK_MODE": "copy",
+        }
+        env.pop("VIRTUAL_ENV", None)
+        for sync in UV_SYNCS:
+            done = subprocess.run(
+                [uv, "sync", "--frozen", "--no-dev", "--no-editable", "--python", python, *sync],
+                cwd=context.repo_root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            if done.returncode != 0:
+                raise StackError(
+                    f"filling uv's cache ({' '.join(sync)}) failed: {done.stderr[-400:]}"
+                )
+    (cache / "uv.lock.sha256").write_text(f"{lock_sha}  uv.lock\n")
+    stamp.write_text(f"{key}\n")
+    size = sum(path.stat().st_size for path in cache.rglob("*") if path.is_file())
+    took = time.monotonic() - begun
+    return f"uv cache: filled for this uv.lock ({size / 1e6:.0f} MB) in {took:.0f} s"
