@@ -14,7 +14,7 @@ SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
         lint typecheck unit integration e2e storm bench-smoke test chaos chaos-replicas chaos-brokers bench fuzz dev dev-down trace screenshots \
-        up down alerts-check helm-check asyncapi asyncapi-check
+        up down alerts-check helm-check asyncapi asyncapi-check docker-install docker-images docker-engine-down compose-e2e
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -104,7 +104,12 @@ alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests
 helm-check: install ## Helm chart deploy/k8s/saga, offline: lint, template, every manifest against its schema
 	$(RUN) python deploy/k8s/helm_check.py
 
-test: lint typecheck schemas-check asyncapi-check alerts-check helm-check unit integration e2e storm bench-smoke ## Everything: lint, types, schemas, AsyncAPI document, alert rules, Helm chart, unit, integration, e2e (+ failure smoke), storm, quick bench
+# The compose path runs in `make test` whenever a Docker engine answers or can be started here
+# (Debian's dockerd installed, and root); `make compose-e2e` says what is missing otherwise.
+COMPOSE_E2E := $(shell { [ -n "$$DOCKER_HOST" ] || [ -S /var/run/docker.sock ] || pgrep -x dockerd || \
+  { command -v dockerd && [ "$$(id -u)" = 0 ]; }; } >/dev/null 2>&1 && echo compose-e2e)
+
+test: lint typecheck schemas-check asyncapi-check alerts-check helm-check unit integration e2e storm bench-smoke $(COMPOSE_E2E) ## Everything: lint, types, schemas, AsyncAPI document, alert rules, Helm chart, unit, integration, e2e (+ failure smoke), storm, quick bench, compose e2e (with an engine)
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
@@ -134,9 +139,21 @@ trace: install ## Draw an order's trace from Jaeger in the terminal: make trace 
 screenshots: install ## The README's pictures (trace, Prometheus graphs, alerts) from the running make dev stack
 	$(RUN) python -m saga_e2e.screenshots --out docs
 
-up: ## Run everything with Docker (docker compose), load demo data, print URLs, return
-	docker compose up --build --detach --wait
+up: install ## Run everything with Docker (docker compose; stand-in images without a registry), demo data, URLs
+	$(RUN) python -m saga_infra.compose up
 	$(RUN) python -m saga_infra demo
 
-down: ## Stop the Docker stack
-	docker compose down
+down: install ## Stop the Docker stack (the project's own dockerd keeps running: docker-engine-down)
+	$(RUN) python -m saga_infra.compose down
+
+docker-install: install ## Install Debian's docker.io and mmdebstrap (as root) and build the compose CLI (Go)
+	$(RUN) python -m saga_infra.compose install
+
+docker-images: install ## Resolve the compose images: official if pullable, else stand-ins built from Debian packages
+	$(RUN) python -m saga_infra.compose images
+
+docker-engine-down: install ## Stop the project's own dockerd (never an engine it did not start)
+	$(RUN) python -m saga_infra.compose engine down
+
+compose-e2e: install ## docker compose up --build --wait, the e2e suite against it, a container crash, down -v
+	$(RUN) python -m saga_infra.compose e2e
