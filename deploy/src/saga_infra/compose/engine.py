@@ -168,16 +168,17 @@ def dockerd_hosts(pid: int) -> list[str]:
 
 
 def running_dockerds() -> list[int]:
-    """PIDs of every dockerd on this machine (its name in /proc/<pid>/comm)."""
+    """PIDs of every live dockerd on this machine (its name in /proc/<pid>/comm)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() == "dockerd":
-                found.append(int(entry.name))
+            named = (entry / "comm").read_text().strip() == "dockerd"
         except OSError:
             continue
+        if named and processes.is_alive(int(entry.name)):  # not a zombie left to its parent
+            found.append(int(entry.name))
     return sorted(found)
 
 
