@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 
+from saga_infra import jaeger_server
 from saga_infra.compose import engine as engines
 from saga_infra.compose import run
 from saga_infra.errors import StackError
@@ -33,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "available", help="exit 0 when a Docker engine answers or can be started here"
     )
     commands.add_parser("images", help="resolve every image: official, or a stand-in built here")
+    commands.add_parser(
+        "prepare",
+        help="the one-time builds before make test (.ci/run): engine, compose CLI, images, "
+        "uv's cache, and the local stack's Jaeger",
+    )
     commands.add_parser("up", help="docker compose up --build --detach --wait (make up)")
     down_parser = commands.add_parser("down", help="docker compose down (make down)")
     down_parser.add_argument("--volumes", action="store_true", help="remove the volumes too")
@@ -51,8 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if available() else 1
         if args.command == "engine":
             return _engine(args.action, where)
-        if args.command == "images":
+        if args.command in ("images", "prepare"):
             stack = run.prepare(settings, _say, project="saga")
+            if args.command == "prepare" and settings.jaeger:
+                # Built here, not inside a test's timeout (the Jaeger stand-in has it already).
+                jaeger_server.ensure_binary(settings, _say)
             if stack.engine.started:
                 _say(
                     "images: the engine keeps running (`python -m saga_infra.compose engine down`)"

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +51,8 @@ RECIPE_FORMAT = "1"  # bump to rebuild every stand-in
 PULL_TIMEOUT_S = 300.0
 MMDEBSTRAP_TIMEOUT_S = 1800.0
 STANDIN_REPOSITORY = "saga-standin"
+BUILD_ORDER = ("jaeger", "kafka", "postgres", "prometheus", "python", "uv")
+_UV_DOWNLOAD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,11 @@ def kafka_libs(context: Context) -> Path:
 
 def uv_binaries(context: Context) -> list[Path]:
     """uv and uvx of UV_VERSION, from its manylinux wheel on PyPI (checked by its sha256)."""
+    with _UV_DOWNLOAD:  # the uv stand-in and uv's cache want it at once
+        return _uv_binaries(context)
+
+
+def _uv_binaries(context: Context) -> list[Path]:
     target = context.cache / f"uv-{UV_VERSION}"
     binaries = [target / "uv", target / "uvx"]
     if all(path.is_file() for path in binaries):
@@ -601,7 +609,11 @@ def resolve(
             resolved.append(Resolved(image, None, "unavailable (no registry, no stand-in)"))
             continue
         to_build.append(image)
-    # Two at a time: mmdebstrap waits on the mirror as much as on the CPU.
+    # Two at a time: mmdebstrap waits on the mirror as much as on the CPU. The longest first
+    # (Jaeger's needs its Go build), so the short ones fill in beside it.
+    to_build.sort(
+        key=lambda image: BUILD_ORDER.index(image.name) if image.name in BUILD_ORDER else 99
+    )
     with ThreadPoolExecutor(max_workers=2) as pool:
         built = list(pool.map(lambda image: build_standin(engine, image, context), to_build))
     resolved += built

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,13 +129,17 @@ def prepare(
     where = engines.paths(settings.repo_root, env)
     engine = engines.find_or_start(where, progress, env)
     try:
-        engines.ensure_compose(where, engine, progress)
         context = images.Context(settings.repo_root, settings, progress)
         begun = time.monotonic()
-        resolved = images.resolve(engine, context, env)
-        for item in resolved:
-            progress(item.line())
-        progress(images.prefill_uv_cache(context))
+        # The compose CLI's Go build and uv's cache (network) beside the images (mmdebstrap).
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            compose_cli = pool.submit(engines.ensure_compose, where, engine, progress)
+            uv_cache = pool.submit(images.prefill_uv_cache, context)
+            resolved = images.resolve(engine, context, env)
+            for item in resolved:
+                progress(item.line())
+            progress(uv_cache.result())
+            compose_cli.result()
         progress(f"images: ready in {time.monotonic() - begun:.0f} s")
     except BaseException:
         if engine.started:
