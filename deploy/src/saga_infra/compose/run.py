@@ -2,7 +2,7 @@
 
 `prepare` finds or starts the engine and the compose CLI, resolves every image (official or
 stand-in, printed), and fills uv's cache for offline image builds. `e2e` then runs
-`docker compose up --build --wait` under a project name and host ports of its own (51xxx, so it
+`docker compose up --build --wait` under a project name and host ports of its own (23xxx, so it
 never meets `make dev`'s 8001-8003/9092/5432 or other stacks), the e2e suite of `make e2e`
 against the published ports on 127.0.0.1, a container crash (`test_compose_restart.py`), and
 `docker compose down -v`, whatever happened; it stops the engine only if it started it.
@@ -31,16 +31,16 @@ COMPOSE_FILE = "docker-compose.yml"
 WAIT_TIMEOUT_S = 420
 # The e2e stack's host ports (COMPOSE_E2E_<VARIABLE> overrides each): a range of its own.
 E2E_PORTS = {
-    "KAFKA_PORT": 51092,
-    "PG_PORT": 51432,
-    "ORDER_HTTP_PORT": 51001,
-    "PAYMENT_HTTP_PORT": 51002,
-    "INVENTORY_HTTP_PORT": 51003,
-    "JAEGER_OTLP_GRPC_PORT": 51317,
-    "JAEGER_OTLP_HTTP_PORT": 51318,
-    "JAEGER_UI_PORT": 51686,
-    "PROMETHEUS_PORT": 51090,
-    "GRAFANA_PORT": 51300,
+    "KAFKA_PORT": 23092,
+    "PG_PORT": 23432,
+    "ORDER_HTTP_PORT": 23001,
+    "PAYMENT_HTTP_PORT": 23002,
+    "INVENTORY_HTTP_PORT": 23003,
+    "JAEGER_OTLP_GRPC_PORT": 23317,
+    "JAEGER_OTLP_HTTP_PORT": 23318,
+    "JAEGER_UI_PORT": 23686,
+    "PROMETHEUS_PORT": 23090,
+    "GRAFANA_PORT": 23300,
 }
 E2E_PROJECT = "saga-e2e"
 # `make e2e`'s suite, without what runs on a local stack of its own (chaos smoke, the
