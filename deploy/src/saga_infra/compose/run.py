@@ -124,8 +124,31 @@ def prepare(
     ports: Mapping[str, int] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Stack:
-    """Engine, compose CLI, images and uv's cache: everything `docker compose up` needs here."""
+    """Engine, compose CLI, images and uv's cache: everything `docker compose up` needs here.
+
+    One at a time per checkout: a second caller (`make compose-e2e` while `.ci/run`'s
+    background `prepare` still builds) waits for the first, then finds it all in place.
+    """
     env = os.environ if environ is None else environ
+    lock_path = settings.repo_root / ".local" / "compose-prepare.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("images: another prepare of this checkout is running; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare(settings, progress, project=project, ports=ports, env=env)
+
+
+def _prepare(
+    settings: Settings,
+    progress: Progress,
+    *,
+    project: str,
+    ports: Mapping[str, int] | None,
+    env: Mapping[str, str],
+) -> Stack:
     where = engines.paths(settings.repo_root, env)
     engine = engines.find_or_start(where, progress, env)
     try:
