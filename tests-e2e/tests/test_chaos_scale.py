@@ -119,17 +119,24 @@ def test_a_lone_broker_may_stop_the_saga_but_no_order_may_be_refused() -> None:
 
 def test_side_by_side_shows_the_dip_of_each_broker_count() -> None:
     kinds = ("kafka",)
+    # Down 15 s each (then 5 s to restart): what completed while down, and until back.
     one = _result(
         RunConfig(fault_kinds=kinds, brokers=1),
-        [Outage(Target("kafka"), 20.0, 0), Outage(Target("kafka"), 20.0, 20)],
+        [
+            Outage(Target("kafka"), 20.0, 0, down_s=15.0, completed_until_back=10),
+            Outage(Target("kafka"), 20.0, 15, down_s=15.0, completed_until_back=30),
+        ],
         load_s=100.0,
-        terminal=1220,  # 1200 in the 60 s outside the outages: 20/s
+        terminal=1240,  # 1200 in the 60 s outside the outages: 20/s
     )
     three = _result(
         RunConfig(fault_kinds=kinds, brokers=3),
-        [Outage(Target("kafka", 1, 3), 20.0, 360), Outage(Target("kafka", 2, 3), 20.0, 360)],
+        [
+            Outage(Target("kafka", 1, 3), 20.0, 270, down_s=15.0, completed_until_back=360),
+            Outage(Target("kafka", 2, 3), 20.0, 270, down_s=15.0, completed_until_back=360),
+        ],
         load_s=100.0,
-        terminal=1920,  # 1200 outside: 20/s; 720 in 40 s of outages: 18/s
+        terminal=1920,  # 1200 outside: 20/s; 540 in the 30 s down: 18/s
     )
 
     assert steady_rate(one) == pytest.approx(20.0)
@@ -141,7 +148,7 @@ def test_side_by_side_shows_the_dip_of_each_broker_count() -> None:
     assert lines["sagas/s, kafka down"][-2:] == ["0.5", "18.0"]
     assert lines["dip while kafka down"][-2:] == ["-98%", "-10%"]
     assert lines["POST /orders refused"][-2:] == ["0", "0"]
-    assert "kafka 18.0/s (2 outages, 40 s), otherwise 20.0/s" in summary(three)
+    assert "kafka 18.0/s (2 outages, 30 s), otherwise 20.0/s" in summary(three)
     assert "1 replica per service, 3 Kafka brokers" in summary(three)
 
 

@@ -68,15 +68,18 @@ class Outage:
     """One fault as the saga lived it: how long, and what completed meanwhile."""
 
     target: Target
-    outage_s: float
+    outage_s: float  # from the crash until it answers again (its restart included)
     completed: int | None  # sagas that reached a terminal state while it was down (None: unread)
     handed_over: bool | None = None  # its partitions on the survivors (None: not checked)
+    down_s: float = 0.0  # from the crash until its restart began: `completed` is of this time
+    completed_until_back: int | None = None  # sagas terminal from the crash until it answered
 
     @property
     def rate(self) -> float | None:
-        if self.completed is None or self.outage_s <= 0:
+        """Sagas/s completed while it was down (its restart not included)."""
+        if self.completed is None or self.down_s <= 0:
             return None
-        return self.completed / self.outage_s
+        return self.completed / self.down_s
 
 
 def schedule(count: int, rng: random.Random, of: Sequence[str] = KINDS) -> list[str]:
@@ -280,18 +283,33 @@ class FaultInjector(threading.Thread):
     def _inject(self, target: Target, down_s: float, crashed: Callable[[], None]) -> Outage:
         counts: dict[str, int | None] = {}
         moved: list[bool] = []
+        began = time.monotonic()
+        restarting = began
 
         def down() -> None:
             crashed()
-            counts["down"] = self.terminal_count()
+            counts["crash"] = self.terminal_count()
 
-        def back(dead_pid: int) -> None:
-            counts["back"] = self.terminal_count()
+        def restart(dead_pid: int) -> None:
+            nonlocal restarting
+            restarting = time.monotonic()
+            counts["restart"] = self.terminal_count()
             if target.one_of_several and target.kind in SERVICE_KINDS and down_s >= HANDOVER_S:
                 group = f"{target.kind}-service"
                 moved.append(handed_over(self.settings.kafka_bootstrap, group, dead_pid))
 
-        outage_s = inject(self.settings, target, down_s, down, back)
-        first, last = counts.get("down"), counts.get("back")
-        completed = last - first if first is not None and last is not None else None
-        return Outage(target, outage_s, completed, moved[0] if moved else None)
+        outage_s = inject(self.settings, target, down_s, down, restart)
+        counts["back"] = self.terminal_count()
+
+        def since_crash(at: str) -> int | None:
+            first, last = counts.get("crash"), counts.get(at)
+            return last - first if first is not None and last is not None else None
+
+        return Outage(
+            target,
+            outage_s,
+            since_crash("restart"),
+            moved[0] if moved else None,
+            down_s=restarting - began,
+            completed_until_back=since_crash("back"),
+        )

@@ -82,24 +82,22 @@ def _scale(config: RunConfig) -> str:
 
 
 def steady_rate(result: RunResult) -> float | None:
-    """Sagas/s completed during the load outside the measured outages (None: unknown)."""
-    measured = [o for o in result.faults.outages if o.completed is not None]
-    unmeasured_s = sum(o.outage_s for o in result.faults.outages if o.completed is None)
-    if result.terminal_after_load is None:
+    """Sagas/s completed during the load outside the outages, restarts included (None: unknown)."""
+    outages = result.faults.outages
+    if result.terminal_after_load is None or any(o.completed_until_back is None for o in outages):
         return None
-    seconds = result.load_s - unmeasured_s - sum(o.outage_s for o in measured)
+    seconds = result.load_s - sum(o.outage_s for o in outages)
     if seconds <= 0:
         return None
-    completed = result.terminal_after_load - sum(o.completed or 0 for o in measured)
+    completed = result.terminal_after_load - sum(o.completed_until_back or 0 for o in outages)
     return max(0, completed) / seconds
 
 
 def outage_rate(result: RunResult, kind: str) -> tuple[int, float, float | None]:
-    """Outages of `kind` measured: how many, their seconds, and sagas/s completed during them."""
-    measured = [
-        o for o in result.faults.outages if o.target.kind == kind and o.completed is not None
-    ]
-    seconds = sum(o.outage_s for o in measured)
+    """Outages of `kind` measured: how many, seconds down (restarts not included), and the
+    sagas/s completed while down."""
+    measured = [o for o in result.faults.outages if o.target.kind == kind and o.rate is not None]
+    seconds = sum(o.down_s for o in measured)
     completed = sum(o.completed or 0 for o in measured)
     return len(measured), seconds, completed / seconds if seconds > 0 else None
 
