@@ -13,6 +13,7 @@ from saga_e2e.bench.config import LATENCY_POINTS, MODES, QUICK
 from saga_e2e.bench.report import CSV_COLUMNS
 
 pytestmark = pytest.mark.bench
+Completed = subprocess.CompletedProcess[str]
 
 # Its own ports and directory: neither `make dev`'s, chaos's, storm's nor `make bench`'s (so a
 # bench may run meanwhile). BENCH_SMOKE_<VAR> overrides each. Replicas n > 1 of each service
@@ -59,7 +60,7 @@ def system_is_up() -> None:
     """Overrides the e2e check of the main system: the bench brings up its own stack."""
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
     env |= {
@@ -73,7 +74,7 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
     command = [sys.executable, "-m", "saga_e2e.bench", "--quick", "--out", str(tmp_path)]
     command += ["--replicas", "2", "--brokers", "3"]
 
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540)
+    done = run_bench(command, env, timeout_s=780)
 
     print(done.stdout)
     print(done.stderr[-4000:], file=sys.stderr)
@@ -111,6 +112,26 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
         assert re.search(r"\| [+-]\d+% sagas/s|\| sagas/s -", " ".join(row)), row
     assert not [line for line in lines if line.startswith("note: brokers mode failed")]
     assert png_files[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def run_bench(command: list[str], env: dict[str, str], timeout_s: float) -> Completed:
+    """The bench's run; past `timeout_s` it gets SIGTERM, on which it stops the stacks it
+    started before it exits (a SIGKILL would leave them running)."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            stdout, stderr = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        print(stderr[-4000:], file=sys.stderr)
+        pytest.fail(f"the quick bench took over {timeout_s:.0f} s; stopped it")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def _expected_steps() -> list[tuple[str, str, int]]:

@@ -142,11 +142,15 @@ def scale_table(scale: ScaleOut) -> list[str]:
     Kafka, each at its maximum and at the common rate; [] when the run had neither mode."""
     if len(scale.rows) < 2:
         return []
-    common = "no rate" if scale.common_rate is None else f"{scale.common_rate:g}/s"
+    common = (
+        "-: no rate was sustained by every setup"
+        if scale.common_rate is None
+        else f"{scale.common_rate:g}/s, the highest rate every setup sustained"
+    )
     lines = [
         "",
         f"{SCALE_TITLE} (batched consumers; p50/p95 POST -> CONFIRMED and =cpu ms per saga at "
-        f"each setup's max, then at/s: {common}, the highest rate every setup sustained):",
+        f"each setup's max, then at/s: {common}):",
         " ".join(f"{name:>{width}}" if width else name for name, width in SCALE_TABLE),
     ]
     base = scale.base
