@@ -95,6 +95,9 @@ def test_three_nodes_replicate_the_topics_and_survive_one_broker_down(
     assert {len(p.replicas) for p in metadata.topics[ORDER_EVENTS].partitions.values()} == {3}
     [config] = admin.describe_configs([ConfigResource("topic", ORDER_EVENTS)]).values()
     assert config.result()["min.insync.replicas"].value == "2"
+    # A crashed node is fenced after 3 s of missed heartbeats (Kafka's default: 9 s).
+    node_props = kafka_server.config_file(settings, 1).read_text().splitlines()
+    assert "broker.session.timeout.ms=3000" in node_props
 
     assert kafka_server.kill(settings, node=2) == pids[2]
     # Two of three replicas in sync are enough for acks=all.

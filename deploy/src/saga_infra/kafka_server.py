@@ -239,6 +239,11 @@ def write_config(settings: Settings, node: int = 1) -> Path:
         "auto.create.topics.enable": "false",
         "group.initial.rebalance.delay.ms": "0",
     }
+    if _clustered(settings):
+        # A crashed node is fenced (its partitions' leadership and the group coordinators it
+        # held move) once the controller misses its heartbeats this long: 3 s, not Kafka's 9 s,
+        # which stalled every relay batch touching its partitions for that long (chaos-brokers).
+        props |= {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "750"}
     path = config_file(settings, node)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
