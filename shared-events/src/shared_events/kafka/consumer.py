@@ -3,7 +3,7 @@
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -37,6 +37,8 @@ class EventConsumer:
 
     Up to `batch_max` fetched events are applied in one transaction (1: one per transaction);
     a batch that fails is applied one event at a time, so only the culprit is retried.
+    Events of the `replayable_types` are applied on every delivery, never recorded in the
+    inbox (their handlers are idempotent by themselves): re-reading their topic rebuilds.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class EventConsumer:
         registry: EventRegistry = CATALOG,
         config_overrides: Mapping[str, Any] | None = None,
         observer: DeliveryObserver | None = None,
+        replayable_types: Collection[str] = (),
     ) -> None:
         self.group_id = group_id
         self.observer: DeliveryObserver = observer or NoObserver()
@@ -77,6 +80,7 @@ class EventConsumer:
         self._last_commit = 0.0
         self.registry = registry
         self._handled_types = frozenset(self.handlers)
+        self.replayable_types = frozenset(replayable_types)
         self.retry_backoff = retry_backoff or Backoff(initial_s=0.2, max_s=5.0)
         self.processed = 0
         self.duplicates = 0
@@ -254,6 +258,7 @@ class EventConsumer:
                 [envelope for _, envelope in events],
                 self.handlers,
                 seconds_by_type=seconds_by_type,
+                replayable=self.replayable_types,
             )
         if self._retries.database_back():
             # The partitions held meanwhile retry now, not after their own delays (which

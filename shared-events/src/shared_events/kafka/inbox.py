@@ -3,10 +3,15 @@
 A batch is applied in one transaction: one statement records every event of the batch in the
 inbox and returns the ones not seen before; the handlers apply those, in per-key order, one
 call per event type and wave; one statement writes the outbox rows they staged.
+
+Replayable event types skip the inbox: their handlers are idempotent by themselves (a latest-
+state upsert that an older or repeated record never changes), so they apply every copy they
+are given. Re-reading a compacted topic from its start (a catalog rebuild) then applies it all
+again, where the inbox would skip every event it had seen.
 """
 
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -105,15 +110,21 @@ def apply_batch(
     handlers: Mapping[str, BatchHandler],
     key: Callable[[Envelope[Event]], object] = lambda envelope: envelope.correlation_id,
     seconds_by_type: MutableMapping[str, float] | None = None,
+    replayable: Collection[str] = (),
 ) -> list[Envelope[Event]]:
     """Apply the events not processed before, in one transaction; return the ones applied.
 
     Every event needs a handler in `handlers`. Any error rolls the whole batch back.
     `seconds_by_type`, when given, gains the time each event type's handler calls took.
+    Events of a `replayable` type are never recorded in the inbox and always applied.
     """
     timings = {} if seconds_by_type is None else seconds_by_type
     with session_factory() as session, session.begin():
-        fresh = claim_new(session, processed_table, consumer, envelopes)
+        recorded = [e for e in envelopes if e.event_type not in replayable]
+        fresh = claim_new(session, processed_table, consumer, recorded)
+        if len(recorded) < len(envelopes):
+            claimed = {id(envelope) for envelope in fresh}
+            fresh = [e for e in envelopes if e.event_type in replayable or id(e) in claimed]
         for wave in waves(fresh, key):
             for event_type, group in wave.items():
                 began = time.perf_counter()
@@ -129,6 +140,10 @@ def apply_once(
     consumer: str,
     envelope: Envelope[Event],
     handlers: Mapping[str, BatchHandler],
+    replayable: Collection[str] = (),
 ) -> bool:
     """Apply one event in its own transaction; False if it was already processed."""
-    return bool(apply_batch(session_factory, processed_table, consumer, [envelope], handlers))
+    applied = apply_batch(
+        session_factory, processed_table, consumer, [envelope], handlers, replayable=replayable
+    )
+    return bool(applied)
