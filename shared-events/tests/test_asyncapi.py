@@ -86,7 +86,11 @@ def test_each_channel_carries_exactly_its_topics_events(document: Node) -> None:
     dead_letters = {s.dead_letter_topic for s in SERVICES}
     assert set(channels) == set(EVENT_TOPICS) | dead_letters
     for topic in EVENT_TOPICS:
-        expected = [message_id(t, v) for t, v in versions() if CATALOG.model(t, v).topic == topic]
+        expected = [
+            message_id(t, v)
+            for t, v in versions()
+            if topic in (CATALOG.model(t, v).topic, *CATALOG.model(t, v).former_topics)
+        ]
         assert channels[topic]["address"] == topic
         assert sorted(channels[topic]["messages"]) == sorted(expected)
         assert expected, topic
@@ -97,12 +101,15 @@ def test_each_channel_carries_exactly_its_topics_events(document: Node) -> None:
 def test_the_producer_sends_and_each_group_receives_what_it_handles(document: Node) -> None:
     operations = document["operations"]
     for one in SERVICES:
-        sent = operations[f"{one.name}.send.{one.produces}"]
-        assert sent["action"] == "send"
-        assert sent["channel"] == {"$ref": f"#/channels/{one.produces}"}
-        assert sorted(ids(sent["messages"])) == sorted(
-            document["channels"][one.produces]["messages"]
-        )
+        for topic in one.writes:
+            sent = operations[f"{one.name}.send.{topic}"]
+            assert sent["action"] == "send"
+            assert sent["channel"] == {"$ref": f"#/channels/{topic}"}
+            # What it writes now: not the events earlier releases wrote there.
+            expected = [
+                message_id(t, v) for t, v in versions() if CATALOG.model(t, v).topic == topic
+            ]
+            assert sorted(ids(sent["messages"])) == sorted(expected)
         letters = operations[f"{one.name}.send.{one.dead_letter_topic}"]
         assert ids(letters["messages"]) == [DEAD_LETTER]
         for topic, handled in one.handles.items():
@@ -113,7 +120,23 @@ def test_the_producer_sends_and_each_group_receives_what_it_handles(document: No
             assert sorted(ids(received["messages"])) == sorted(expected)
             for ref in received["messages"]:
                 assert ref["$ref"].startswith(f"#/channels/{topic}/messages/")
-    assert len(operations) == sum(2 + len(s.handles) for s in SERVICES)
+    assert len(operations) == sum(len(s.writes) + 1 + len(s.handles) for s in SERVICES)
+
+
+def test_the_catalog_channel_is_compacted_and_its_old_topic_still_read(document: Node) -> None:
+    channels, operations = document["channels"], document["operations"]
+    catalog = channels["product-catalog"]
+    assert catalog["bindings"]["kafka"]["topicConfiguration"] == {"cleanup.policy": ["compact"]}
+    assert catalog["bindings"]["kafka"]["topic"] == "product-catalog"
+    assert list(catalog["messages"]) == ["ProductUpserted.v1"]
+    assert "bindings" not in channels["inventory-events"]
+    # Records earlier releases wrote to inventory-events: listed there, read, no longer sent.
+    assert "ProductUpserted.v1" in channels["inventory-events"]["messages"]
+    assert "now on product-catalog" in channels["inventory-events"]["description"]
+    sent = ids(operations["inventory.send.inventory-events"]["messages"])
+    assert "ProductUpserted.v1" not in sent
+    assert "ProductUpserted.v1" in ids(operations["order.receive.inventory-events"]["messages"])
+    assert "no inbox row" in operations["order.receive.product-catalog"]["summary"]
 
 
 def test_messages_carry_the_codecs_headers_and_the_events_key(document: Node) -> None:

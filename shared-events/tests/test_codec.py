@@ -209,3 +209,12 @@ def test_records_without_headers_decode_from_the_value_alone() -> None:
 def test_reasons_are_distinct() -> None:
     errors = [NotJson, InvalidEnvelope, UnknownEventType, UnsupportedEventVersion, InvalidPayload]
     assert len({error.reason for error in errors}) == len(errors)
+
+
+def test_product_upserted_is_routed_to_the_catalog_topic_keyed_by_sku() -> None:
+    product = ProductUpserted(sku="apple", name="Apple", price_cents=150)
+    record = encode(new_envelope(product, producer="inventory"))
+    assert (record.topic, record.key) == ("product-catalog", b"apple")
+    # Saga events stay where they were.
+    released = encode(new_envelope(ItemsReleased(order_id=uuid4()), producer="inventory"))
+    assert released.topic == "inventory-events"

@@ -22,7 +22,13 @@ from shared_events import (
     follow_up,
     new_envelope,
 )
-from shared_events.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS
+from shared_events.topics import (
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+    PAYMENT_EVENTS,
+    PRODUCT_CATALOG,
+    topic_config,
+)
 
 
 def order_created(**overrides: object) -> OrderCreated:
@@ -58,7 +64,22 @@ def test_each_event_knows_its_topic() -> None:
     topics = {t: CATALOG.latest(t).topic for t in CATALOG.event_types()}
     assert topics["OrderCreated"] == topics["OrderCancelled"] == ORDER_EVENTS
     assert topics["PaymentFailed"] == topics["PaymentRefunded"] == PAYMENT_EVENTS
-    assert topics["ItemsReleased"] == topics["ProductUpserted"] == INVENTORY_EVENTS
+    assert topics["ItemsReleased"] == INVENTORY_EVENTS
+    assert topics["ProductUpserted"] == PRODUCT_CATALOG
+
+
+def test_product_upserted_moved_to_the_compacted_catalog_topic() -> None:
+    assert ProductUpserted.topic == PRODUCT_CATALOG
+    # Records of releases before 2.4.0 are on inventory-events: readers still read them there.
+    assert ProductUpserted.former_topics == (INVENTORY_EVENTS,)
+    assert topic_config(PRODUCT_CATALOG) == {"cleanup.policy": "compact"}
+    assert all(not topic_config(t) for t in (ORDER_EVENTS, PAYMENT_EVENTS, INVENTORY_EVENTS))
+    assert all(
+        not CATALOG.model(t, v).former_topics
+        for t in CATALOG.event_types()
+        for v in CATALOG.versions(t)
+        if t != "ProductUpserted"
+    )
 
 
 def test_saga_events_are_keyed_by_order_and_products_by_sku() -> None:

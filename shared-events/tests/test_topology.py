@@ -2,7 +2,7 @@
 
 from shared_events import CATALOG, Event
 from shared_events.kafka.topics import CONSUMER_GROUPS, saga_topics
-from shared_events.topics import EVENT_TOPICS
+from shared_events.topics import EVENT_TOPICS, INVENTORY_EVENTS, PRODUCT_CATALOG
 from shared_events.topology import SERVICES, service
 
 
@@ -10,8 +10,17 @@ def models() -> list[type[Event]]:
     return [CATALOG.model(t, v) for t in CATALOG.event_types() for v in CATALOG.versions(t)]
 
 
+# Which service writes which event types (DESIGN.md §3).
+WRITERS = {
+    "order": {"OrderCreated", "OrderConfirmed", "OrderCancelled"},
+    "payment": {"PaymentProcessed", "PaymentFailed", "PaymentRefunded"},
+    "inventory": {"ItemsReserved", "InventoryFailed", "ItemsReleased", "ProductUpserted"},
+}
+
+
 def test_each_service_writes_its_own_topic_and_reads_with_its_own_group() -> None:
-    assert sorted(s.produces for s in SERVICES) == sorted(EVENT_TOPICS)
+    assert sorted(t for s in SERVICES for t in s.writes) == sorted(EVENT_TOPICS)
+    assert service("inventory").writes == (INVENTORY_EVENTS, PRODUCT_CATALOG)
     assert sorted(s.consumer_group for s in SERVICES) == sorted(CONSUMER_GROUPS)
     assert sorted(s.name for s in SERVICES) == ["inventory", "order", "payment"]
 
@@ -22,11 +31,29 @@ def test_the_dead_letter_topics_are_the_ones_created_for_the_groups() -> None:
 
 def test_every_handled_event_exists_on_the_topic_it_is_read_from() -> None:
     for one in SERVICES:
-        assert one.produces not in one.handles, f"{one.name} reads its own topic"
+        assert not set(one.writes) & set(one.handles), f"{one.name} reads its own topic"
         for topic, event_types in one.handles.items():
             assert list(event_types) == sorted(set(event_types))
             for event_type in event_types:
-                assert CATALOG.latest(event_type).topic == topic
+                latest = CATALOG.latest(event_type)
+                assert topic in (latest.topic, *latest.former_topics)
+
+
+def test_each_service_writes_the_topics_of_its_events() -> None:
+    for one in SERVICES:
+        written = {m.topic for m in models() if m.event_type in WRITERS[one.name]}
+        assert set(one.writes) == written, one.name
+
+
+def test_the_order_service_reads_the_catalog_from_its_old_and_new_topic() -> None:
+    order = service("order")
+    assert "ProductUpserted" in order.handles[PRODUCT_CATALOG]
+    assert "ProductUpserted" in order.handles[INVENTORY_EVENTS]
+    # Replayed, not deduplicated: re-reading product-catalog from its start rebuilds.
+    assert order.replays == ("ProductUpserted",)
+    for one in SERVICES:
+        handled = {t for types in one.handles.values() for t in types}
+        assert set(one.replays) <= handled, one.name
 
 
 def test_every_event_is_read_by_someone() -> None:

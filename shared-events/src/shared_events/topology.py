@@ -8,7 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from shared_events.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS, dead_letter_topic
+from shared_events.topics import (
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+    PAYMENT_EVENTS,
+    PRODUCT_CATALOG,
+    dead_letter_topic,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +25,19 @@ class SagaService:
     """`producer.service` of the envelopes it writes."""
     consumer_group: str
     produces: str
-    """The topic its outbox relay publishes to."""
+    """The topic its outbox relay publishes its saga events to."""
     handles: Mapping[str, tuple[str, ...]]
     """Topic -> the event types its consumer applies; it skips the topic's other events."""
+    also_produces: tuple[str, ...] = ()
+    """Other topics its outbox relay publishes to (inventory: `product-catalog`)."""
+    replays: tuple[str, ...] = ()
+    """Event types it applies on every delivery, recording none in its inbox: a latest-state
+    upsert that an older or repeated record never changes (so re-reading rebuilds the state)."""
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        """Every topic its outbox relay publishes to, `produces` first."""
+        return (self.produces, *self.also_produces)
 
     @property
     def dead_letter_topic(self) -> str:
@@ -34,6 +50,7 @@ SERVICES: Final = (
         name="inventory",
         consumer_group="inventory-service",
         produces=INVENTORY_EVENTS,
+        also_produces=(PRODUCT_CATALOG,),
         handles={
             ORDER_EVENTS: ("OrderCancelled", "OrderCreated"),
             PAYMENT_EVENTS: ("PaymentProcessed",),
@@ -44,6 +61,7 @@ SERVICES: Final = (
         consumer_group="order-service",
         produces=ORDER_EVENTS,
         handles={
+            # ProductUpserted here: records a release before 2.4.0 wrote (its former topic).
             INVENTORY_EVENTS: (
                 "InventoryFailed",
                 "ItemsReleased",
@@ -51,7 +69,9 @@ SERVICES: Final = (
                 "ProductUpserted",
             ),
             PAYMENT_EVENTS: ("PaymentFailed", "PaymentProcessed", "PaymentRefunded"),
+            PRODUCT_CATALOG: ("ProductUpserted",),
         },
+        replays=("ProductUpserted",),
     ),
     SagaService(
         name="payment",

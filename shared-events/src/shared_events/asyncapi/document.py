@@ -1,10 +1,12 @@
 """The AsyncAPI 3.0 document of the saga's Kafka traffic, built from the contracts.
 
-Channels are the topics (event topics and each consumer group's dead-letter topic). Messages
-are the registered event versions, their value the envelope around the committed payload
-schema (both referenced, never copied), with the headers the codec writes and the key the
-event names. Operations say who sends (the producing service's outbox relay) and who receives
-(each consumer group, with the event types it applies).
+Channels are the topics (event topics and each consumer group's dead-letter topic), with the
+settings the saga creates them with. Messages are the registered event versions, their value
+the envelope around the committed payload schema (both referenced, never copied), with the
+headers the codec writes and the key the event names; a channel also lists the events earlier
+releases wrote to it (`former_topics`), which its readers still apply. Operations say who sends
+(the producing service's outbox relay) and who receives (each consumer group, with the event
+types it applies).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +20,7 @@ from shared_events.kafka import dead_letter as dlq
 from shared_events.kafka.tracing import TRACE_HEADERS
 from shared_events.registry import EventRegistry
 from shared_events.schemas.files import ENVELOPE_FILE, schema_of
-from shared_events.topics import EVENT_TOPICS
+from shared_events.topics import EVENT_TOPICS, topic_config
 from shared_events.topology import SagaService
 
 ASYNCAPI_VERSION: Final = "3.0.0"
@@ -107,16 +109,20 @@ def build(registry: EventRegistry, services: Sequence[SagaService]) -> Node:
     """The AsyncAPI document of a registry's events as `services` publish and consume them."""
     models = [registry.model(t, v) for t in registry.event_types() for v in registry.versions(t)]
     by_topic = {topic: [m for m in models if m.topic == topic] for topic in EVENT_TOPICS}
-    strays = sorted({m.topic for m in models} - set(EVENT_TOPICS))
+    formerly = {topic: [m for m in models if topic in m.former_topics] for topic in EVENT_TOPICS}
+    strays = sorted({t for m in models for t in (m.topic, *m.former_topics)} - set(EVENT_TOPICS))
     if strays:
         raise ValueError(f"events on topics shared_events.topics does not name: {strays}")
     _check_topology(registry, services)
-    channels = {topic: _event_channel(topic, by_topic[topic], services) for topic in EVENT_TOPICS}
+    channels = {
+        topic: _event_channel(topic, by_topic[topic], formerly[topic], services)
+        for topic in EVENT_TOPICS
+    }
     for service in services:
         channels[service.dead_letter_topic] = _dead_letter_channel(service)
     operations: Node = {}
     for service in services:
-        operations |= _operations(service, registry, by_topic)
+        operations |= _operations(service, by_topic, formerly)
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": _info(),
@@ -178,34 +184,65 @@ def _check_topology(registry: EventRegistry, services: Sequence[SagaService]) ->
             for event_type in event_types:
                 if event_type not in known:
                     raise ValueError(f"{service.name} handles unknown event type {event_type}")
-                if registry.latest(event_type).topic != topic:
+                latest = registry.latest(event_type)
+                if topic not in (latest.topic, *latest.former_topics):
                     raise ValueError(f"{service.name}: {event_type} is not on {topic}")
 
 
 def _event_channel(
-    topic: str, models: Sequence[type[Event]], services: Sequence[SagaService]
+    topic: str,
+    models: Sequence[type[Event]],
+    former: Sequence[type[Event]],
+    services: Sequence[SagaService],
 ) -> Node:
-    writers = [s.name for s in services if s.produces == topic]
+    writers = [s.name for s in services if topic in s.writes]
     readers = sorted(s.consumer_group for s in services if topic in s.handles)
     keys: dict[str, list[str]] = {}
-    for event_type in sorted({m.event_type for m in models}):
-        field = _key_field(next(m for m in models if m.event_type == event_type))
+    carried = [*models, *former]
+    for event_type in sorted({m.event_type for m in carried}):
+        field = _key_field(next(m for m in carried if m.event_type == event_type))
         keys.setdefault(field, []).append(event_type)
     keyed = "; ".join(f"{', '.join(types)} by {field}" for field, types in sorted(keys.items()))
-    return {
+    description = (
+        f"Written by the {' and '.join(writers) or 'no'} service, read by "
+        f"{', '.join(readers) or 'no consumer group'}. Record keys: {keyed}."
+    )
+    for event_type in sorted({m.event_type for m in former}):
+        now = next(m for m in former if m.event_type == event_type).topic
+        description += (
+            f" Earlier releases wrote {event_type} here (now on {now}): its readers still "
+            "apply those records."
+        )
+    config = topic_config(topic)
+    if config.get("cleanup.policy") == "compact":
+        description += (
+            " Compacted: the latest record of each key stays for good, so a reader starting "
+            "from the beginning gets the latest state of every key."
+        )
+    channel: Node = {
         "address": topic,
         "title": topic,
-        "description": (
-            f"Written by the {' and '.join(writers) or 'no'} service, read by "
-            f"{', '.join(readers) or 'no consumer group'}. Record keys: {keyed}."
-        ),
+        "description": description,
         "messages": {
             message_id(m.event_type, m.event_version): _ref(
                 "components", "messages", message_id(m.event_type, m.event_version)
             )
-            for m in models
+            for m in carried
         },
     }
+    if config:
+        channel["bindings"] = {
+            "kafka": {
+                "bindingVersion": KAFKA_BINDING_VERSION,
+                "topic": topic,
+                "topicConfiguration": {
+                    # The binding lists cleanup policies; Kafka's setting is comma-separated.
+                    key: value.split(",") if key == "cleanup.policy" else value
+                    for key, value in config.items()
+                },
+            }
+        }
+    return channel
 
 
 def _dead_letter_channel(service: SagaService) -> Node:
@@ -223,40 +260,39 @@ def _dead_letter_channel(service: SagaService) -> Node:
 
 
 def _operations(
-    service: SagaService, registry: EventRegistry, by_topic: Mapping[str, Sequence[type[Event]]]
+    service: SagaService,
+    by_topic: Mapping[str, Sequence[type[Event]]],
+    formerly: Mapping[str, Sequence[type[Event]]],
 ) -> Node:
-    sent = by_topic[service.produces]
-    operations: Node = {
-        f"{service.name}.send.{service.produces}": {
+    operations: Node = {}
+    for topic in service.writes:
+        operations[f"{service.name}.send.{topic}"] = {
             "action": "send",
-            "channel": _ref("channels", service.produces),
-            "title": f"The {service.name} service publishes {service.produces}",
+            "channel": _ref("channels", topic),
+            "title": f"The {service.name} service publishes {topic}",
             "summary": (
                 "Its outbox relay publishes the events its transactions committed "
                 "(idempotent producer, acks=all), in commit order per key."
             ),
-            "messages": _channel_messages(service.produces, sent),
+            "messages": _channel_messages(topic, by_topic[topic]),
             "x-service": service.name,
-        },
-        f"{service.name}.send.{service.dead_letter_topic}": {
-            "action": "send",
-            "channel": _ref("channels", service.dead_letter_topic),
-            "title": f"{service.consumer_group} moves poison messages aside",
-            "messages": [_ref("channels", service.dead_letter_topic, "messages", DEAD_LETTER)],
-            "x-service": service.name,
-        },
+        }
+    operations[f"{service.name}.send.{service.dead_letter_topic}"] = {
+        "action": "send",
+        "channel": _ref("channels", service.dead_letter_topic),
+        "title": f"{service.consumer_group} moves poison messages aside",
+        "messages": [_ref("channels", service.dead_letter_topic, "messages", DEAD_LETTER)],
+        "x-service": service.name,
     }
     for topic, handled in service.handles.items():
-        applied = [m for m in by_topic[topic] if m.event_type in handled]
-        skipped = sorted({m.event_type for m in by_topic[topic]} - set(handled))
+        carried = [*by_topic[topic], *formerly[topic]]
+        applied = [m for m in carried if m.event_type in handled]
+        skipped = sorted({m.event_type for m in carried} - set(handled))
         operation: Node = {
             "action": "receive",
             "channel": _ref("channels", topic),
             "title": f"{service.consumer_group} applies {', '.join(sorted(handled))}",
-            "summary": (
-                "Each event once: its effects and its inbox row commit in one transaction, "
-                "the offset after that."
-            ),
+            "summary": _receive_summary(handled, service.replays),
             "messages": _channel_messages(topic, applied),
             "bindings": {
                 "kafka": {
@@ -270,6 +306,24 @@ def _operations(
             operation["description"] = f"Skipped (the offset still advances): {', '.join(skipped)}."
         operations[f"{service.name}.receive.{topic}"] = operation
     return operations
+
+
+def _receive_summary(handled: Sequence[str], replays: Sequence[str]) -> str:
+    once = [t for t in handled if t not in replays]
+    again = sorted(t for t in handled if t in replays)
+    parts = []
+    if once:
+        parts.append(
+            f"{'Each event' if not again else ', '.join(sorted(once)) + ': each event'} once: "
+            "its effects and its inbox row commit in one transaction, the offset after that."
+        )
+    if again:
+        parts.append(
+            f"{', '.join(again)}: every delivery applied, no inbox row (an upsert that an older "
+            "or repeated record never changes), so re-reading the topic from its start rebuilds "
+            "the state; the offset is committed after the transaction."
+        )
+    return " ".join(parts)
 
 
 def _channel_messages(topic: str, models: Iterable[type[Event]]) -> list[Node]:

@@ -26,6 +26,8 @@ class Event(BaseModel):
     event_type: ClassVar[str]
     event_version: ClassVar[int]
     topic: ClassVar[str]
+    former_topics: ClassVar[tuple[str, ...]] = ()
+    """Topics earlier releases published this event to: readers keep reading it there too."""
     key_field: ClassVar[str]
     """The payload field whose value is the Kafka record key (the AsyncAPI document says so)."""
 

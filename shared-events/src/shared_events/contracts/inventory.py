@@ -1,4 +1,5 @@
-"""Events of the inventory bounded context, published on `inventory-events`."""
+"""Events of the inventory bounded context: saga events on `inventory-events`, the catalog on
+`product-catalog`."""
 
 from enum import StrEnum
 from typing import Annotated, ClassVar
@@ -6,7 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared_events.contracts.event import Event, PositiveCents, Quantity, SagaEvent, Sku
-from shared_events.topics import INVENTORY_EVENTS
+from shared_events.topics import INVENTORY_EVENTS, PRODUCT_CATALOG
 
 
 class InventoryFailureReason(StrEnum):
@@ -60,7 +61,10 @@ class ProductUpserted(Event):
 
     event_type: ClassVar[str] = "ProductUpserted"
     event_version: ClassVar[int] = 1
-    topic: ClassVar[str] = INVENTORY_EVENTS
+    # Compacted: the topic keeps each sku's latest record for good, so a new reader can
+    # rebuild the whole catalog. Releases before 2.4.0 wrote it to inventory-events.
+    topic: ClassVar[str] = PRODUCT_CATALOG
+    former_topics: ClassVar[tuple[str, ...]] = (INVENTORY_EVENTS,)
     # The sku: a compacting reader keeps the latest state of each product.
     key_field: ClassVar[str] = "sku"
 
