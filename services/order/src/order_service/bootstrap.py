@@ -11,7 +11,7 @@ from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from order_service.api import create_app
-from order_service.consumer import HANDLERS, TOPICS
+from order_service.consumer import HANDLERS, REPLAYABLE, TOPICS
 from order_service.deadline import SagaDeadline
 from order_service.metrics import Metrics
 from order_service.peers import Peers
@@ -101,7 +101,7 @@ def operator_pages(settings: Settings, uow: Callable[[], SqlUnitOfWork]) -> APIR
 
 
 def default_consumer(settings: Settings, session_factory: sessionmaker[Session]) -> EventConsumer:
-    """The EventConsumer of `payment-events` and `inventory-events` for this service's group."""
+    """The EventConsumer of payment-, inventory-events and product-catalog for this group."""
     return EventConsumer(
         bootstrap_servers=settings.kafka,
         group_id=settings.consumer_group,
@@ -112,6 +112,7 @@ def default_consumer(settings: Settings, session_factory: sessionmaker[Session])
         dead_letter_topic=dead_letter_topic(settings.consumer_group),
         batch_max=settings.consumer_batch_max,
         batch_wait_s=settings.consumer_batch_wait_ms / 1000,
+        replayable_types=REPLAYABLE,
     )
 
 

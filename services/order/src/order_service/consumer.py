@@ -3,6 +3,11 @@
 The consumer owns the batch transaction (the inbox rows commit with the handlers' effects
 and the outbox rows they stage); each handler gets one wave's events of its type, one per
 order, and a unit of work riding on that transaction.
+
+The catalog comes from `product-catalog` (compacted: every product's latest record), and from
+`inventory-events`, where inventory releases before shared-events 2.4.0 wrote it; the upsert
+keeps the newest record of each sku, so the two interleave safely. ProductUpserted skips the
+inbox: re-reading `product-catalog` from its start rebuilds the catalog.
 """
 
 from order_service import handlers
@@ -17,9 +22,12 @@ from shared_events import (
     ProductUpserted,
 )
 from shared_events.kafka.inbox import riding
-from shared_events.topics import INVENTORY_EVENTS, PAYMENT_EVENTS
+from shared_events.topics import INVENTORY_EVENTS, PAYMENT_EVENTS, PRODUCT_CATALOG
 
-TOPICS = (PAYMENT_EVENTS, INVENTORY_EVENTS)
+TOPICS = (PAYMENT_EVENTS, INVENTORY_EVENTS, PRODUCT_CATALOG)
+
+REPLAYABLE = frozenset({ProductUpserted.event_type})
+"""Applied on every delivery, never recorded in the inbox: an older record never wins."""
 
 HANDLERS = riding(
     SqlUnitOfWork.riding,

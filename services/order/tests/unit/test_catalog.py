@@ -44,6 +44,31 @@ def test_a_redelivered_product_update_is_ignored(uow, saga):
     assert handlers.products_upserted([event], uow) == set()
 
 
+def test_during_the_topic_move_a_late_record_of_the_old_topic_never_wins(uow, saga):
+    # product-catalog delivered the newer price first; inventory-events (what inventory wrote
+    # before 2.4.0) catches up later with the older one, in a batch of its own or the same one.
+    newer = saga.product_upserted("SKU-1", 300, name="Big mug")
+    older = saga.product_upserted("SKU-1", 250, name="Mug", age_s=3600)
+    handlers.products_upserted([newer], uow)
+
+    assert handlers.products_upserted([older], uow) == set()
+    assert handlers.products_upserted([older, newer, older], uow) == set()
+    assert (uow.committed_catalog["SKU-1"].name, uow.committed_catalog["SKU-1"].price_cents) == (
+        "Big mug",
+        300,
+    )
+
+
+def test_a_republished_product_replaces_an_entry_with_the_same_state(uow, saga):
+    handlers.products_upserted([saga.product_upserted("SKU-1", 300, age_s=86_400 * 400)], uow)
+    # `inventory-service publish-catalog` writes every product's current state anew.
+    republished = saga.product_upserted("SKU-1", 300)
+
+    assert handlers.products_upserted([republished], uow) == {"SKU-1"}
+    assert uow.committed_catalog["SKU-1"].updated_at == republished.occurred_at
+    assert uow.committed_catalog["SKU-1"].price_cents == 300
+
+
 def test_an_entry_supersedes_only_older_entries():
     old = CatalogEntry("S", "n", 1, NOW)
     assert CatalogEntry("S", "n", 2, NOW + timedelta(seconds=1)).supersedes(old)
