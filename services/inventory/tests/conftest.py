@@ -36,6 +36,13 @@ class FakeProductRepository:
         found = (self.get(sku) for sku in sorted(set(skus)))
         return {p.sku: p for p in found if p is not None}
 
+    def lock_page(self, after: str | None, limit: int) -> Sequence[Product]:
+        merged = {**self._committed, **self.staged}
+        skus = [sku for sku in sorted(merged) if after is None or sku > after][:limit]
+        page = [copy.deepcopy(merged[sku]) for sku in skus]
+        self.seen.extend(page)
+        return page
+
     def add(self, product: Product) -> None:
         if product.sku in self._committed or product.sku in self.staged:
             raise ProductExists(product.sku)

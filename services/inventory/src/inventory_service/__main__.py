@@ -1,4 +1,5 @@
-"""`python -m inventory_service serve|migrate`: run the service, or migrate its schema."""
+"""`python -m inventory_service serve|migrate|publish-catalog`: run the service, migrate its
+schema, or republish the whole catalog to `product-catalog`."""
 
 import argparse
 import signal
@@ -15,14 +16,17 @@ from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
 
-from inventory_service import SCHEMA, SERVICE
+from inventory_service import SCHEMA, SERVICE, handlers
 from inventory_service.bootstrap import bootstrap
 from inventory_service.db import create_db_engine
 from inventory_service.settings import Settings
+from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events.kafka.logs import configure_json_logging
 from shared_events.kafka.startup import retry_while_unreachable
 from shared_events.kafka.telemetry import trace_service
+from shared_events.topics import PRODUCT_CATALOG
 
 PROG = "inventory-service"
 
@@ -46,7 +50,34 @@ def _parser() -> argparse.ArgumentParser:
     migrate_.add_argument(
         "--wait", type=float, default=0.0, metavar="S", help="retry an unreachable DB for S seconds"
     )
+    publish = commands.add_parser(
+        "publish-catalog",
+        help="stage a ProductUpserted of every product for product-catalog (via the outbox)",
+        description=(
+            "Write every product's current state to the outbox, bound for the compacted "
+            "product-catalog topic; the outbox relay of a running inventory service publishes "
+            "it. Run once after upgrading from a release that wrote the catalog to "
+            "inventory-events, so that product-catalog holds every product."
+        ),
+    )
+    publish.add_argument(
+        "--page-size",
+        type=_positive,
+        default=handlers.CATALOG_PAGE_SIZE,
+        metavar="N",
+        help="products per transaction (default: %(default)s)",
+    )
+    publish.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="retry an unreachable DB for S seconds"
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -68,6 +99,29 @@ def migrate(settings: Settings, wait_s: float = 0.0) -> int:
     finally:
         engine.dispose()
     log.info("schema migrated", schema=SCHEMA)
+    return 0
+
+
+def publish_catalog(settings: Settings, page_size: int, wait_s: float = 0.0) -> int:
+    """Stage every product for `product-catalog` in the outbox, as the service's own role."""
+    engine = create_db_engine(settings.database_url, connect_args={"connect_timeout": 5})
+    uow = SqlUnitOfWork(sessionmaker(engine))
+    staged: list[int] = []  # a retry starts over: republishing a product twice is harmless
+
+    def publish() -> None:
+        staged[:] = [handlers.publish_catalog(handlers.PublishCatalog(page_size), uow)]
+
+    try:
+        retry_while_unreachable(publish, wait_s)
+    except OperationalError as error:
+        return _unreachable(settings, error)
+    finally:
+        engine.dispose()
+    log.info("catalog staged", products=staged[0], topic=PRODUCT_CATALOG)
+    print(
+        f"{PROG}: staged {staged[0]} products for {PRODUCT_CATALOG}; the outbox relay of a "
+        "running inventory service publishes them"
+    )
     return 0
 
 
@@ -118,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_json_logging(SERVICE, settings.log_level)
     if args.command == "migrate":
         return migrate(settings, wait_s=args.wait)
+    if args.command == "publish-catalog":
+        return publish_catalog(settings, args.page_size, wait_s=args.wait)
     return serve(
         settings, api=not args.no_api, consume=not args.no_consumer, relay=not args.no_relay
     )

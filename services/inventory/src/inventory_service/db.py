@@ -55,6 +55,22 @@ class SqlProductRepository:
         ).with_for_update()
         return {row["sku"]: _product(row) for row in self.session.execute(query).mappings()}
 
+    def lock_page(self, after: str | None, limit: int) -> Sequence[Product]:
+        """Up to `limit` products after sku `after`, by sku, share-locked until the commit;
+        the events they record go out with it."""
+        query = select(products).order_by(products.c.sku).limit(limit)
+        if after is not None:
+            query = query.where(products.c.sku > after)
+        # FOR SHARE: a PUT (FOR UPDATE) of one of them waits for our commit, so the state we
+        # publish is current and any later change is published after it.
+        page = [
+            _product(row)
+            for row in self.session.execute(query.with_for_update(read=True)).mappings()
+        ]
+        for product in page:
+            self._seen(product)
+        return page
+
     def add(self, product: Product) -> None:
         inserted = self.session.execute(
             pg_insert(products)

@@ -60,7 +60,13 @@ class Product:
         if quantity < 0:
             raise InvalidProduct("quantity must not be negative")
         self.name, self.price_cents, self.available = name, price_cents, quantity
-        self.events.append(ProductUpserted(sku=self.sku, name=name, price_cents=price_cents))
+        self.announce()
+
+    def announce(self) -> None:
+        """Record its catalog data (ProductUpserted) as it is now, e.g. to republish the catalog."""
+        self.events.append(
+            ProductUpserted(sku=self.sku, name=self.name, price_cents=self.price_cents)
+        )
 
     def hold(self, quantity: int) -> None:
         """Move units from available to reserved; their sum is unchanged."""

@@ -17,6 +17,7 @@ class ProductRepository(Protocol):
     def get(self, sku: str) -> Product | None: ...
     def list(self) -> list[Product]: ...
     def lock(self, skus: Iterable[str]) -> dict[str, Product]: ...
+    def lock_page(self, after: str | None, limit: int) -> Sequence[Product]: ...
     def add(self, product: Product) -> None: ...
     def save(self, product: Product) -> None: ...
     def save_many(self, products: Iterable[Product]) -> None: ...
@@ -214,6 +215,38 @@ def list_reservations(order_id: UUID, uow: UnitOfWork) -> list[ReservationView]:
     """The reservations of one order, by sku."""
     with uow:
         return uow.orders.reservations(order_id)
+
+
+CATALOG_PAGE_SIZE = 500
+"""Products per transaction of `publish_catalog`, by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCatalog:
+    """Write every product's current state to `product-catalog` again, `page_size` a time."""
+
+    page_size: int = CATALOG_PAGE_SIZE
+
+
+def publish_catalog(cmd: PublishCatalog, uow: UnitOfWork) -> int:
+    """Stage a ProductUpserted of every product in the outbox; how many it staged.
+
+    One transaction per page of skus, each product share-locked until it commits: a PUT
+    racing it waits, and its own ProductUpserted, newer, follows this one.
+    """
+    if cmd.page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    staged, after = 0, None
+    while True:
+        with uow:
+            page = uow.products.lock_page(after, cmd.page_size)
+            for product in page:
+                product.announce()
+            uow.commit()
+        staged += len(page)
+        if len(page) < cmd.page_size:
+            return staged
+        after = page[-1].sku
 
 
 def _reserve_due(orders: Sequence[Order], uow: UnitOfWork) -> None:
