@@ -28,12 +28,8 @@ from order_service.settings import Settings as OrderSettings
 from payment_service.consumer import TOPICS as PAYMENT_CONSUMES
 from payment_service.settings import Settings as PaymentSettings
 from shared_events.kafka.topics import CONSUMER_GROUPS, saga_topics
-from shared_events.topics import (
-    INVENTORY_EVENTS,
-    ORDER_EVENTS,
-    PAYMENT_EVENTS,
-    dead_letter_topic,
-)
+from shared_events.topics import PRODUCT_CATALOG, dead_letter_topic, topic_config
+from shared_events.topology import service as saga_service
 
 # Building helm on a busy machine takes minutes (once; cached afterwards).
 pytestmark = pytest.mark.timeout(1800)
@@ -57,14 +53,14 @@ def _load_checker() -> ModuleType:
 hc = _load_checker()
 
 # What the code says each service is: its settings' port, consumer group and consumed topics,
-# and the topic its events go to (the contracts' `topic`).
+# and the topics its events go to (the contracts' topology).
 SERVICES: dict[str, dict[str, Any]] = {
     "order": {
         "module": "order_service",
         "prefix": "ORDER",
         "settings": OrderSettings,
         "consumes": ORDER_CONSUMES,
-        "produces": ORDER_EVENTS,
+        "produces": saga_service("order").writes,
         "role": "order_service",
         "schema": "orders",
     },
@@ -73,7 +69,7 @@ SERVICES: dict[str, dict[str, Any]] = {
         "prefix": "PAYMENT",
         "settings": PaymentSettings,
         "consumes": PAYMENT_CONSUMES,
-        "produces": PAYMENT_EVENTS,
+        "produces": saga_service("payment").writes,
         "role": "payment_service",
         "schema": "payments",
     },
@@ -82,7 +78,7 @@ SERVICES: dict[str, dict[str, Any]] = {
         "prefix": "INVENTORY",
         "settings": InventorySettings,
         "consumes": INVENTORY_CONSUMES,
-        "produces": INVENTORY_EVENTS,
+        "produces": saga_service("inventory").writes,
         "role": "inventory_service",
         "schema": "inventory",
     },
@@ -561,6 +557,28 @@ def test_a_kafka_topic_for_every_event_and_dead_letter_topic(
         assert topic["spec"]["partitions"] == PARTITIONS
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == 2
+        required = topic_config(topic["spec"]["topicName"])
+        assert required.items() <= topic["spec"]["config"].items()
+        if not required:
+            assert "cleanup.policy" not in topic["spec"]["config"]
+    (catalog,) = (t for t in topics if t["spec"]["topicName"] == PRODUCT_CATALOG)
+    assert catalog["spec"]["config"]["cleanup.policy"] == "compact"
+
+
+def test_topic_settings_apply_to_every_topic_but_never_undo_the_catalogs_compaction(
+    helm: Path,
+) -> None:
+    docs = hc.render(
+        helm,
+        sets={
+            "kafka.topics.config.retention\\.ms": "1209600000",
+            "kafka.topics.config.cleanup\\.policy": "delete",
+        },
+    )
+    configs = {t["spec"]["topicName"]: t["spec"]["config"] for t in of_kind(docs, "KafkaTopic")}
+    assert {c["retention.ms"] for c in configs.values()} == {1209600000}
+    assert configs[PRODUCT_CATALOG]["cleanup.policy"] == "compact"
+    assert {c["cleanup.policy"] for n, c in configs.items() if n != PRODUCT_CATALOG} == {"delete"}
 
 
 def _acls(user: Doc) -> dict[tuple[str, str, str], set[str]]:
@@ -585,7 +603,7 @@ def test_each_kafka_user_may_do_exactly_what_its_service_does(docs: list[Doc]) -
         writes = {res[1] for res, ops in acls.items() if "Write" in ops}
         reads = {res[1] for res, ops in acls.items() if res[0] == "topic" and "Read" in ops}
         groups = {res[1:] for res, ops in acls.items() if res[0] == "group"}
-        assert writes == {shape["produces"], dead_letter_topic(group)}
+        assert writes == {*shape["produces"], dead_letter_topic(group)}
         expected_reads = set(shape["consumes"])
         expected_groups = {(group, "literal")}
         if name == "order":  # its operator pages read every group's dead letters

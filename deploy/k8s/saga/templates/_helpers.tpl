@@ -1,7 +1,8 @@
 {{/*
 The saga's fixed shape, as the code has it (not configuration): each service's Python module,
 settings prefix, DB role and schema (deploy/sql/init.sql), consumer group
-(shared_events.kafka.topics.CONSUMER_GROUPS), the topic it produces and the topics it consumes
+(shared_events.kafka.topics.CONSUMER_GROUPS), the topics it produces
+(shared_events.topology.SERVICES: writes) and the topics it consumes
 (<service>_service.consumer.TOPICS). deploy/tests/test_helm_chart.py checks it against the code.
 */}}
 {{- define "saga.topology" -}}
@@ -11,8 +12,10 @@ order:
   role: order_service
   schema: orders
   group: order-service
-  produces: order-events
-  consumes: [payment-events, inventory-events]
+  produces: [order-events]
+  # product-catalog: the catalog; inventory-events also carries what releases before
+  # shared-events 2.4.0 wrote of it.
+  consumes: [payment-events, inventory-events, product-catalog]
   # The operator pages (/ui) read every group's dead letters.
   readsDeadLetters: true
 payment:
@@ -21,7 +24,7 @@ payment:
   role: payment_service
   schema: payments
   group: payment-service
-  produces: payment-events
+  produces: [payment-events]
   consumes: [order-events]
   readsDeadLetters: false
 inventory:
@@ -30,9 +33,18 @@ inventory:
   role: inventory_service
   schema: inventory
   group: inventory-service
-  produces: inventory-events
+  produces: [inventory-events, product-catalog]
   consumes: [order-events, payment-events]
   readsDeadLetters: false
+{{- end -}}
+
+{{/*
+Settings a topic must have, by topic (shared_events.topics.TOPIC_CONFIGS): the catalog is
+compacted, so it keeps every product's latest record however old. Others: the defaults.
+*/}}
+{{- define "saga.topicConfigs" -}}
+product-catalog:
+  cleanup.policy: compact
 {{- end -}}
 
 {{- define "saga.serviceNames" -}}
