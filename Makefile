@@ -93,8 +93,9 @@ storm: install ## Duplicate storm: the saga on its own stack with every event pu
 # and no scrapes in the CPU a bench measures.
 HARNESS_ENV := PROMETHEUS=0
 
-# The quick bench runs on its own stack too (BENCH_SMOKE_* ports, /tmp/benchstack-smoke).
-bench-smoke: install ## Quick bench (~1.5 min, own stack) + its unit tests: the report's shape, not its figures
+# The quick bench runs on its own stacks too (BENCH_SMOKE_* ports, /tmp/benchstack-smoke; the
+# brokers mode's BENCH_SMOKE_3B_*, /tmp/benchstack-smoke-3b).
+bench-smoke: install ## Quick bench (one step of each scale-out mode, own stacks) + its unit tests: the report's shape, not its figures
 	$(HARNESS_ENV) $(RUN) pytest tests-e2e/tests/test_bench_units.py tests-e2e/tests/test_bench_report.py
 
 alerts-check: ## Prometheus alert rules: promtool check rules + their unit tests (promtool test rules)
@@ -120,7 +121,7 @@ chaos-replicas: install ## Chaos with 2 replicas per service, one replica killed
 chaos-brokers: install ## Chaos killing one Kafka broker at a time (15 s each): 1 broker, then a 3-broker cluster, side by side
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --brokers 1,3 --fault-kinds kafka --outage 15 --orders $${CHAOS_ORDERS:-6000} --faults $${CHAOS_FAULTS:-6}
 
-bench: install ## Benchmark on its own stack (BENCH_*): max sagas/s batched and batch-1, latency, CPU per saga (<= 12 min)
+bench: install ## Benchmark on its own stacks: max sagas/s batched, batch-1, traced, SERVICE_REPLICAS=2, KAFKA_BROKERS=3; latency, CPU per saga
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.bench $(BENCH_ARGS)
 
 fuzz: install ## Full HTTP fuzzing: 1,000 schemathesis requests per service (starts the system if none)

@@ -14,7 +14,7 @@ from saga_infra.services import MAX_REPLICAS, SERVICES
 STACK_UP_S = 45.0  # a cold stack: broker, Postgres, migrations, three services
 RESTART_S = 10.0  # the three services, between modes
 REPLICAS_UP_S = 20.0  # the extra replicas started, and their groups' rebalance
-BROKERS_STACK_S = 75.0  # the 3-broker stack: up (three JVMs), the catalog, and down again
+BROKERS_STACK_S = 90.0  # the 3-broker stack: up (three JVMs), the catalog, and down again
 STEP_OVERHEAD_S = 2.5  # accounts, bodies, snapshots, the drain of a sustained step
 LATENCY_POINTS = (0.5, 0.8)  # of the batched maximum
 MODES = ("batched", "replicas", "batch1", "traced", "brokers")  # the ramps, in the order run
