@@ -70,9 +70,12 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
         f"BENCH_3B_{var}": os.environ.get(f"BENCH_SMOKE_3B_{var}", v)
         for var, v in SMOKE_3B_STACK.items()
     }
-    # Both scale-out modes, whatever `make dev` switches the environment holds.
+    # The replicas mode, whatever `make dev` switches the environment holds. Not the brokers
+    # mode: its second stack (3 Kafka nodes, Postgres, migrations) adds 2-3 min to CI; its
+    # orchestration is unit-tested, the cluster by deploy/tests/test_kafka_cluster.py, and
+    # `make bench` runs it.
     command = [sys.executable, "-m", "saga_e2e.bench", "--quick", "--out", str(tmp_path)]
-    command += ["--replicas", "2", "--brokers", "3"]
+    command += ["--replicas", "2", "--brokers", "1"]
 
     done = run_bench(command, env, timeout_s=780)
 
@@ -100,13 +103,11 @@ def test_quick_bench_prints_a_table_a_csv_a_png_and_the_result_line_last(tmp_pat
     (tracing,) = [line for line in lines if line.startswith("tracing: CPU per saga")]
     for service in ("order-service", "payment-service", "inventory-service"):
         assert service in tracing, tracing
-    # The scale-out section: batched, 2 replicas, 3 brokers, each against batched.
+    # The scale-out section: batched and 2 replicas, the replicas against batched.
     (title,) = [n for n, line in enumerate(lines) if line.startswith("scale-out (")]
     assert SCALE_HEADER.match(lines[title + 1]), lines[title + 1]
-    scale_rows = [line.split() for line in lines[title + 2 : title + 5]]
-    assert [row[:3] for row in scale_rows] == [
-        ["batched", "1", "1"], ["replicas", "2", "1"], ["brokers", "1", "3"],
-    ]  # fmt: skip
+    scale_rows = [line.split() for line in lines[title + 2 : title + 4]]
+    assert [row[:3] for row in scale_rows] == [["batched", "1", "1"], ["replicas", "2", "1"]]
     assert scale_rows[0][-2:] == ["|", "-"]
     for row in scale_rows[1:]:
         assert re.search(r"\| [+-]\d+% sagas/s|\| sagas/s -", " ".join(row)), row
