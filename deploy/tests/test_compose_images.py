@@ -204,6 +204,23 @@ def test_mmdebstrap_builds_from_bookworm_packages_with_the_overlay_and_inputs(
     )
 
 
+def test_builds_side_by_side_share_downloaded_packages_under_a_lock_and_only_the_debs(
+    tmp_path: Path,
+) -> None:
+    context = images.Context(ROOT, Settings.from_env({}), lambda line: None)
+    (python,) = [image for image in images.catalog(ROOT) if image.name == "python"]
+    argv = images.mmdebstrap_argv(python, context, [], tmp_path / "o.tar")
+    shared = context.cache / "apt-archives"
+    # Two runs once failed copying the whole directory (apt's lock, partial/) into it at once.
+    assert not [arg for arg in argv if "sync-out" in arg or f"sync-in {shared}" in arg]
+    hooks = [arg for arg in argv if str(shared) in arg]
+    assert len(hooks) == 2, hooks
+    for hook in hooks:
+        assert f"flock {shared}/.lock find " in hook and '-name "*.deb"' in hook, hook
+    assert hooks[0].startswith("--setup-hook=") and hooks[1].startswith("--customize-hook=")
+    assert f"cp -n -t {shared} {{}} +" in hooks[1]
+
+
 def test_jaeger_stand_in_pairs_with_the_local_stacks_release() -> None:
     assert images.jaeger_v2_tag("v1.76.0") == "2.13.0"
     with pytest.raises(StackError):

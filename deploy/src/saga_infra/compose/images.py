@@ -424,16 +424,21 @@ def mmdebstrap_argv(
     assert image.recipe is not None
     recipe = image.recipe
     archives = context.cache / "apt-archives"
+    shared, lock = shlex_quote(str(archives)), shlex_quote(str(archives / ".lock"))
     argv = [
         "mmdebstrap",
         "--variant=minbase",
         "--format=tar",
         '--aptopt=Apt::Install-Recommends "false"',
-        # Downloaded packages are shared by every stand-in (and the next cold run).
+        # Downloaded packages are shared by every stand-in (and the next cold run). Two builds
+        # run side by side, so the shared directory is read and filled under a lock, and only
+        # with the .deb files (never apt's own lock file or partial/ of another build).
         "--skip=essential/unlink",
-        f'--setup-hook=mkdir -p "$1/var/cache/apt/archives" {shlex_quote(str(archives))}',
-        f"--setup-hook=sync-in {shlex_quote(str(archives))} /var/cache/apt/archives",
-        f"--customize-hook=sync-out /var/cache/apt/archives {shlex_quote(str(archives))}",
+        f'--setup-hook=mkdir -p "$1/var/cache/apt/archives" {shared}'
+        f' && flock {lock} find {shared} -maxdepth 1 -name "*.deb"'
+        ' -exec cp -t "$1/var/cache/apt/archives" {} +',
+        f'--customize-hook=flock {lock} find "$1/var/cache/apt/archives" -maxdepth 1'
+        f' -name "*.deb" -exec cp -n -t {shared} {{}} +',
         '--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb',
     ]
     if recipe.packages:
@@ -476,6 +481,12 @@ def shlex_quote(text: str) -> str:
     if re.fullmatch(r"[A-Za-z0-9_./:+-]+", text):
         return text
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _last_line(log: Path) -> str:
+    """The log's last line that says something, for a one-line error."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no output"
 
 
 def _files_tarball(inputs: Sequence[tuple[Path, str]], output: Path) -> None:
@@ -527,7 +538,14 @@ def build_standin(engine: Engine, image: Image, context: Context) -> Resolved:
                     env={**os.environ, "TMPDIR": scratch_dir()},
                 )
             if built.returncode != 0:
-                raise StackError(f"mmdebstrap failed for the {image.name} stand-in; see {log}")
+                # Kept beside the log, which the next build of this recipe overwrites.
+                failed = log.with_name(f"{log.stem}.failed.log")
+                shutil.copyfile(log, failed)
+                last = _last_line(failed)
+                raise StackError(
+                    f"mmdebstrap failed for the {image.name} stand-in"
+                    f" (exit {built.returncode}: {last}); see {failed}"
+                )
             how = f"stand-in (built from Debian {SUITE} packages)"
         partial.rename(tarball)
         for old in [
