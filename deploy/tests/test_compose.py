@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from saga_infra import containers
-from saga_infra.compose import images
+from saga_infra.compose import recipes
 from saga_infra.settings import DEFAULT_PG_BIN_DIR, JAEGER_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,7 +187,7 @@ def test_every_long_running_container_is_restarted_after_a_crash(compose: dict[s
 def test_every_image_is_a_variable_defaulting_to_the_official_one(
     compose: dict[str, Any],
 ) -> None:
-    catalog = {image.name: image for image in images.catalog(ROOT)}
+    catalog = {image.name: image for image in recipes.catalog(ROOT)}
     for name in ("kafka", "postgres", "jaeger", "prometheus", "grafana"):
         image = catalog[name]
         assert _default(_services(compose)[name]["image"]) == (image.variable, image.official)

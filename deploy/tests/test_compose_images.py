@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from saga_infra.compose import engine as engines
-from saga_infra.compose import images
+from saga_infra.compose import images, recipes
 from saga_infra.compose.engine import Engine
 from saga_infra.errors import StackError
 from saga_infra.settings import Settings
@@ -90,7 +90,7 @@ def test_the_stand_in_has_the_scripts_the_healthcheck_and_the_entry_point_call()
         "/etc/kafka/docker/env-to-properties",
     ):
         assert os.access(rootfs / path.lstrip("/"), os.X_OK), path
-    catalog = {image.name: image for image in images.catalog(ROOT)}
+    catalog = {image.name: image for image in recipes.catalog(ROOT)}
     assert catalog["kafka"].recipe is not None
     assert 'CMD ["/etc/kafka/docker/run"]' in catalog["kafka"].recipe.changes
 
@@ -172,7 +172,7 @@ def test_official_mode_never_builds_a_stand_in(monkeypatch: pytest.MonkeyPatch) 
 
 def test_a_stand_in_is_named_by_its_recipe(tmp_path: Path) -> None:
     context = images.Context(ROOT, Settings.from_env({}), lambda line: None)
-    (postgres,) = [image for image in images.catalog(ROOT) if image.name == "postgres"]
+    (postgres,) = [image for image in recipes.catalog(ROOT) if image.name == "postgres"]
     first = images.recipe_hash(postgres, context, [])
     assert first == images.recipe_hash(postgres, context, [])
     extra = tmp_path / "input.txt"
@@ -187,7 +187,7 @@ def test_mmdebstrap_builds_from_bookworm_packages_with_the_overlay_and_inputs(
     tmp_path: Path,
 ) -> None:
     context = images.Context(ROOT, Settings.from_env({}), lambda line: None)
-    (kafka,) = [image for image in images.catalog(ROOT) if image.name == "kafka"]
+    (kafka,) = [image for image in recipes.catalog(ROOT) if image.name == "kafka"]
     libs = tmp_path / "libs"
     libs.mkdir()
     argv = images.mmdebstrap_argv(kafka, context, [(libs, "/opt/kafka/libs")], tmp_path / "o.tar")
@@ -208,10 +208,10 @@ def test_builds_side_by_side_share_downloaded_packages_under_a_lock_and_only_the
     tmp_path: Path,
 ) -> None:
     context = images.Context(ROOT, Settings.from_env({}), lambda line: None)
-    (python,) = [image for image in images.catalog(ROOT) if image.name == "python"]
+    (python,) = [image for image in recipes.catalog(ROOT) if image.name == "python"]
     argv = images.mmdebstrap_argv(python, context, [], tmp_path / "o.tar")
     shared = context.cache / "apt-archives"
-    # Two runs once failed copying the whole directory (apt's lock, partial/) into it at once.
+    # Two runs copying the whole directory (apt's lock, partial/) into it at once could collide.
     assert not [arg for arg in argv if "sync-out" in arg or f"sync-in {shared}" in arg]
     hooks = [arg for arg in argv if str(shared) in arg]
     assert len(hooks) == 2, hooks
@@ -222,9 +222,9 @@ def test_builds_side_by_side_share_downloaded_packages_under_a_lock_and_only_the
 
 
 def test_jaeger_stand_in_pairs_with_the_local_stacks_release() -> None:
-    assert images.jaeger_v2_tag("v1.76.0") == "2.13.0"
+    assert recipes.jaeger_v2_tag("v1.76.0") == "2.13.0"
     with pytest.raises(StackError):
-        images.jaeger_v2_tag("v1.62.0")
+        recipes.jaeger_v2_tag("v1.62.0")
 
 
 # -- the engine ---------------------------------------------------------------------------
