@@ -90,17 +90,25 @@ def shut_down(system: System, progress: Progress) -> None:
 
 
 @contextmanager
+def pointed_at(spec: StackSpec, extra: Mapping[str, str] | None = None) -> Iterator[None]:
+    """os.environ pointed at `spec`'s stack (then `extra` set) for the block, restored after."""
+    saved = dict(os.environ)
+    spec.point_at(os.environ)
+    os.environ.update(extra or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
 def running(spec: StackSpec, progress: Progress) -> Iterator[System]:
     """`spec`'s stack, brought up with os.environ pointed at it (and restored after), then
     stopped as far as this run started it: the module fixture of a test that needs its own."""
-    saved = dict(os.environ)
-    spec.point_at(os.environ)
-    try:
+    with pointed_at(spec):
         system = bring_up(progress, spec.name)
         try:
             yield system
         finally:
             shut_down(system, progress)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)

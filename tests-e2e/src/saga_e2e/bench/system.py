@@ -260,20 +260,13 @@ def brokers_stack(brokers: int, progress: Progress) -> Iterator[Bench]:
     brought up and, on the way out, stopped as far as it was started here; os.environ then
     points at the first stack again. Its Kafka runs from the first stack's jars (resolved
     once, by Maven, per directory) unless BENCH_3B_KAFKA_LIBS_DIR names others."""
-    libs = Settings.from_env(os.environ).kafka_libs_dir
-    saved = dict(os.environ)
-    BENCH_3B.point_at(os.environ)
-    os.environ["KAFKA_BROKERS"] = str(brokers)
-    os.environ["KAFKA_LIBS_DIR"] = os.environ.get("BENCH_3B_KAFKA_LIBS_DIR") or str(libs)
-    try:
+    libs = os.environ.get("BENCH_3B_KAFKA_LIBS_DIR") or str(Settings.from_env().kafka_libs_dir)
+    with own_stack.pointed_at(BENCH_3B, {"KAFKA_BROKERS": str(brokers), "KAFKA_LIBS_DIR": libs}):
         bench = bring_up(progress, BENCH_3B)
         try:
             yield bench
         finally:
             shut_down(bench, progress)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def order_urls(bench: Bench) -> list[str]:
