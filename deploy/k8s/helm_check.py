@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from saga_infra.golang import find_go
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "k8s" / "saga"
 VARIANTS_DIR = CHART / "ci"
@@ -83,9 +85,7 @@ def helm_binary(progress: Progress = print) -> Path:
     binary = CACHE / "helm" / f"helm-{HELM_VERSION}"
     if binary.is_file():
         return binary
-    go = shutil.which("go") or next(
-        (p for p in ("/usr/local/go/bin/go",) if Path(p).is_file()), None
-    )
+    go = find_go()
     if go is None:
         raise HelmUnavailableError(
             f"helm is not cached at {binary} and there is no go to build {HELM_PACKAGE}"
@@ -261,9 +261,7 @@ STRIMZI = StrimziCrds()
 
 
 def _go() -> str:
-    go = shutil.which("go") or (
-        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None
-    )
+    go = find_go()
     if go is None:
         raise CheckError(
             "go not found: it fetches the CloudNativePG, KEDA and Prometheus Operator CRDs"

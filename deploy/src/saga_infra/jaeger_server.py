@@ -9,7 +9,6 @@ config of ours: OTLP in (gRPC and HTTP), the query API and UI, a health check, a
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import httpx
 
 from saga_infra import processes
 from saga_infra.errors import MissingToolError, StackError
+from saga_infra.golang import find_go
 from saga_infra.settings import JAEGER_VERSION, Settings
 
 PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
@@ -110,7 +110,7 @@ def ensure_binary(settings: Settings, progress: Callable[[str], None]) -> None:
     binary = settings.jaeger_bin
     if binary.is_file():
         return
-    go = shutil.which("go")
+    go = find_go()
     if go is None:
         raise MissingToolError(
             "go not found; install Go 1.24+ (needed once to build Jaeger), "

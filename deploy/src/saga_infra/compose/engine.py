@@ -26,6 +26,7 @@ from pathlib import Path
 
 from saga_infra import processes
 from saga_infra.errors import MissingToolError, StackError
+from saga_infra.golang import find_go
 
 Progress = Callable[[str], None]
 
@@ -341,9 +342,7 @@ def compose_version(env: Mapping[str, str]) -> str | None:
 
 
 def go_binary() -> str:
-    go = shutil.which("go") or (
-        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None
-    )
+    go = find_go()
     if go is None:
         raise MissingToolError(f"go not found; it builds the compose CLI ({COMPOSE_MODULE})")
     return go
