@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from saga_infra.compose import engine as engines
-from saga_infra.compose import images
+from saga_infra.compose import images, uv_cache
 from saga_infra.compose.engine import Engine
 from saga_infra.settings import Settings
 
@@ -157,11 +157,11 @@ def _prepare(
         # The compose CLI's Go build and uv's cache (network) beside the images (mmdebstrap).
         with ThreadPoolExecutor(max_workers=2) as pool:
             compose_cli = pool.submit(engines.ensure_compose, where, engine, progress)
-            uv_cache = pool.submit(images.prefill_uv_cache, context)
+            filling = pool.submit(uv_cache.prefill, context)
             resolved = images.resolve(engine, context, env)
             for item in resolved:
                 progress(item.line())
-            progress(uv_cache.result())
+            progress(filling.result())
             compose_cli.result()
         progress(f"images: ready in {time.monotonic() - begun:.0f} s")
     except BaseException:
