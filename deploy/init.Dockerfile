@@ -1,5 +1,5 @@
 # One-shot init job for docker compose: DB roles/schemas (deploy/sql, with psql) and the Kafka
-# topics (shared_events.kafka.topics). Built from the repository root like the services:
+# topics (shared_events.kafka.provisioning). Built from the repository root like the services:
 #   docker build -f deploy/init.Dockerfile .
 ARG PYTHON_BASE=python:3.11-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
@@ -39,4 +39,4 @@ COPY deploy/sql/ /app/deploy/sql/
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 USER app
-CMD ["bash", "-c", "bash deploy/sql/init.sh && exec python -m shared_events.kafka.topics"]
+CMD ["bash", "-c", "bash deploy/sql/init.sh && exec python -m shared_events.kafka.provisioning"]

@@ -93,7 +93,7 @@ def test_init_job_runs_the_shared_sql_init_and_topic_creation(compose: dict[str,
     dockerfile = ROOT / init["build"]["dockerfile"]
     text = dockerfile.read_text()
     assert "deploy/sql/init.sh" in text
-    assert "shared_events.kafka.topics" in text
+    assert "shared_events.kafka.provisioning" in text
     assert (ROOT / "deploy/sql/init.sh").is_file()
     assert init["depends_on"] == {
         "postgres": {"condition": "service_healthy"},

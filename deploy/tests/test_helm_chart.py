@@ -27,8 +27,9 @@ from order_service.consumer import TOPICS as ORDER_CONSUMES
 from order_service.settings import Settings as OrderSettings
 from payment_service.consumer import TOPICS as PAYMENT_CONSUMES
 from payment_service.settings import Settings as PaymentSettings
-from shared_events.kafka.topics import CONSUMER_GROUPS, saga_topics
+from shared_events.kafka.provisioning import saga_topics
 from shared_events.topics import PRODUCT_CATALOG, dead_letter_topic, topic_config
+from shared_events.topology import CONSUMER_GROUPS
 from shared_events.topology import service as saga_service
 
 # Building helm on a busy machine takes minutes (once; cached afterwards).

@@ -20,12 +20,16 @@ from saga_infra import kafka_server, processes
 from saga_infra.errors import BadSettingError, StackError
 from saga_infra.settings import Settings
 from shared_events.kafka.connection import KafkaConnection
-from shared_events.kafka.dead_letters import end_offsets
-from shared_events.kafka.group import group_config
-from shared_events.kafka.lag import GroupLag
-from shared_events.kafka.producer import OutgoingRecord, produce_and_flush, producer_config
-from shared_events.kafka.startup import KafkaProbe
-from shared_events.kafka.topics import ensure_topics
+from shared_events.kafka.consuming.group import group_config
+from shared_events.kafka.consuming.lag import GroupLag
+from shared_events.kafka.dead_letters.reader import end_offsets
+from shared_events.kafka.provisioning import ensure_topics
+from shared_events.kafka.publishing.producer import (
+    OutgoingRecord,
+    produce_and_flush,
+    producer_config,
+)
+from shared_events.runtime.startup import KafkaProbe
 from shared_events.topics import ORDER_EVENTS, dead_letter_topic
 
 pytestmark = pytest.mark.timeout(300)

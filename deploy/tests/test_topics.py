@@ -15,7 +15,7 @@ from confluent_kafka.admin import (
 )
 
 from saga_infra.endpoints import Infra
-from shared_events.kafka.topics import ensure_topics, main, provision_topics, saga_topics
+from shared_events.kafka.provisioning import ensure_topics, main, provision_topics, saga_topics
 from shared_events.topics import EVENT_TOPICS, PRODUCT_CATALOG
 
 

@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared_events import Envelope, Event, EventRegistry, new_envelope
-from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.codec import encode
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import delivery_tables
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.tables import event_tables
 
 WAIT_S = 30.0
 FAST_RETRY = Backoff(initial_s=0.05, max_s=0.2)
@@ -54,7 +54,7 @@ class Db:
         self.engine = engine
         self.schema = schema
         metadata = MetaData()
-        self.outbox, self.processed = delivery_tables(schema, metadata)
+        self.outbox, self.processed = event_tables(schema, metadata)
         self.effects = Table(
             "effects",
             metadata,

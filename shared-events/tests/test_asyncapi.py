@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared_events import CATALOG, EventRegistry
+from shared_events import EVENT_REGISTRY, EventRegistry
 from shared_events.asyncapi import ASYNCAPI_FILE, DEAD_LETTER, build, message_id, render
 from shared_events.asyncapi.__main__ import main
 from shared_events.asyncapi.yaml_text import dump
@@ -26,11 +26,11 @@ Node = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def document() -> Node:
-    return build(CATALOG, SERVICES)
+    return build(EVENT_REGISTRY, SERVICES)
 
 
 def versions() -> list[tuple[str, int]]:
-    return [(t, v) for t in CATALOG.event_types() for v in CATALOG.versions(t)]
+    return [(t, v) for t in EVENT_REGISTRY.event_types() for v in EVENT_REGISTRY.versions(t)]
 
 
 def ids(refs: list[Node]) -> list[str]:
@@ -44,7 +44,7 @@ def test_the_committed_document_is_current(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_generation_is_deterministic_whatever_order_the_models_come_in() -> None:
-    models = [CATALOG.model(t, v) for t, v in versions()]
+    models = [EVENT_REGISTRY.model(t, v) for t, v in versions()]
     random.Random(7).shuffle(models)
     shuffled = EventRegistry(models, {("OrderCreated", 1): upcast_order_created_v1})
     assert render(shuffled, tuple(reversed(SERVICES))) == render() == render()
@@ -89,7 +89,8 @@ def test_each_channel_carries_exactly_its_topics_events(document: Node) -> None:
         expected = [
             message_id(t, v)
             for t, v in versions()
-            if topic in (CATALOG.model(t, v).topic, *CATALOG.model(t, v).former_topics)
+            if topic
+            in (EVENT_REGISTRY.model(t, v).topic, *EVENT_REGISTRY.model(t, v).former_topics)
         ]
         assert channels[topic]["address"] == topic
         assert sorted(channels[topic]["messages"]) == sorted(expected)
@@ -107,7 +108,7 @@ def test_the_producer_sends_and_each_group_receives_what_it_handles(document: No
             assert sent["channel"] == {"$ref": f"#/channels/{topic}"}
             # What it writes now: not the events earlier releases wrote there.
             expected = [
-                message_id(t, v) for t, v in versions() if CATALOG.model(t, v).topic == topic
+                message_id(t, v) for t, v in versions() if EVENT_REGISTRY.model(t, v).topic == topic
             ]
             assert sorted(ids(sent["messages"])) == sorted(expected)
         letters = operations[f"{one.name}.send.{one.dead_letter_topic}"]
@@ -116,7 +117,7 @@ def test_the_producer_sends_and_each_group_receives_what_it_handles(document: No
             received = operations[f"{one.name}.receive.{topic}"]
             assert received["action"] == "receive"
             assert received["bindings"]["kafka"]["groupId"]["enum"] == [one.consumer_group]
-            expected = [message_id(t, v) for t in handled for v in CATALOG.versions(t)]
+            expected = [message_id(t, v) for t in handled for v in EVENT_REGISTRY.versions(t)]
             assert sorted(ids(received["messages"])) == sorted(expected)
             for ref in received["messages"]:
                 assert ref["$ref"].startswith(f"#/channels/{topic}/messages/")

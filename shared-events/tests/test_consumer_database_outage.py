@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from shared_events.kafka.backoff import Backoff
+from shared_events.kafka.consuming.backoff import Backoff
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

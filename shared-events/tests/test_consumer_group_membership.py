@@ -9,8 +9,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.consumer import EventConsumer
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.kafka.consuming.consumer import EventConsumer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

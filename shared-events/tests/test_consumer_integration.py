@@ -7,22 +7,29 @@ import orjson
 import pytest
 
 from shared_events.kafka.codec import header
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import Outbox
-from shared_events.kafka.relay import OutboxRelay
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.kafka.observer import NoObserver, Outcome
+from shared_events.kafka.publishing.outbox import Outbox
+from shared_events.kafka.publishing.relay import OutboxRelay
+from shared_events.runtime.threads import LoopThreads
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-class ConsumerCrash(Exception):
-    """Stands for the process dying after its DB commit, before the offset commit."""
+class ConsumerCrash(BaseException):
+    """Stands for the process dying after its DB commit, before the offset commit.
+
+    A BaseException, as a kill is: no `except Exception` in the consumer turns it into a
+    batch failure, so the loop ends without committing offsets.
+    """
 
 
-class ConsumerDyingAfterCommit(EventConsumer):
-    def _after_commit(self, records: list[ConsumedRecord]) -> None:
-        raise ConsumerCrash(f"died after committing offsets up to {records[-1].offset}")
+class DyingAfterCommit(NoObserver):
+    """An observer that kills the consumer at its first report of events applied, which
+    comes once their transaction committed and before their offsets are committed."""
+
+    def handled(self, group: str, event_type: str, outcome: Outcome, count: int = 1) -> None:
+        if outcome == "applied":
+            raise ConsumerCrash(f"died after committing {count} {event_type} events")
 
 
 def test_a_consumer_dying_between_a_batchs_db_commit_and_offset_commit_applies_nothing_twice(
@@ -39,8 +46,8 @@ def test_a_consumer_dying_between_a_batchs_db_commit_and_offset_commit_applies_n
         model.topic,
         dlq,
         {"Probe": db.record_effects},
-        ConsumerDyingAfterCommit,
         registry=registry,
+        observer=DyingAfterCommit(),
     )
     loop = kit.loop(dying.run)
     loop.thread.join(30)
@@ -160,18 +167,18 @@ def test_the_worker_is_ready_once_both_loops_run_and_drains_on_stop(db, kit, new
     consumer = kit.consumer(
         db, model.topic, dlq, {"Probe": db.record_effects}, registry=kit.registry(model)
     )
-    worker = DeliveryWorker(OutboxRelay(db.engine, db.outbox, kit.bootstrap), consumer)
-    assert not worker.ready
+    worker = LoopThreads(OutboxRelay(db.engine, db.outbox, kit.bootstrap), consumer)
+    assert not ready(worker)
     worker.start()
     try:
-        kit.wait_for(lambda: worker.ready)
+        kit.wait_for(lambda: ready(worker))
         with db.sessions.begin() as session:
             for envelope in kit.envelopes(model, ["a", "b"]):
                 Outbox(db.outbox).add(session, envelope)
         kit.wait_for(lambda: consumer.processed == 2)
     finally:
         assert worker.stop(timeout=30)
-    assert not worker.ready and not worker.alive
+    assert not ready(worker) and not worker.alive
     assert db.scalar("SELECT count(*) FROM {s}.effects") == 2
     assert kit.committed_offset(f"g-{model.topic}", model.topic) == 2
 
@@ -200,3 +207,8 @@ def test_a_stop_during_a_batch_finishes_the_batch_and_commits_it(db, kit, new_to
     assert handled == [envelope.event_id for envelope in batch]
     assert db.scalar("SELECT count(*) FROM {s}.effects") == 5
     assert kit.committed_offset(f"g-{model.topic}", model.topic) == 5
+
+
+def ready(worker: LoopThreads) -> bool:
+    """Every thread alive and every part it reports ready (the consumer joined, the relay up)."""
+    return worker.alive and all(worker.readiness().values())

@@ -5,8 +5,8 @@ import time
 from confluent_kafka import TopicPartition
 from sqlalchemy import MetaData
 
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import delivery_tables
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.tables import event_tables
 
 
 class RecordingClient:
@@ -31,7 +31,7 @@ class RecordingClient:
 
 
 def offline_consumer() -> EventConsumer:
-    _, processed = delivery_tables("t", MetaData())
+    _, processed = event_tables("t", MetaData())
     return EventConsumer(
         bootstrap_servers="127.0.0.1:1",  # never contacted: no message is produced
         group_id="g",

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from shared_events import (
-    CATALOG,
     CONTRACTS_VERSION,
+    EVENT_REGISTRY,
     CancelReason,
     Envelope,
     InventoryFailed,
@@ -43,7 +43,7 @@ def order_created(**overrides: object) -> OrderCreated:
 
 
 def test_catalog_holds_every_event_of_the_design() -> None:
-    assert CATALOG.event_types() == sorted(
+    assert EVENT_REGISTRY.event_types() == sorted(
         [
             "OrderCreated",
             "OrderConfirmed",
@@ -57,11 +57,11 @@ def test_catalog_holds_every_event_of_the_design() -> None:
             "ProductUpserted",
         ]
     )
-    assert CATALOG.versions("OrderCreated") == [1, 2]
+    assert EVENT_REGISTRY.versions("OrderCreated") == [1, 2]
 
 
 def test_each_event_knows_its_topic() -> None:
-    topics = {t: CATALOG.latest(t).topic for t in CATALOG.event_types()}
+    topics = {t: EVENT_REGISTRY.latest(t).topic for t in EVENT_REGISTRY.event_types()}
     assert topics["OrderCreated"] == topics["OrderCancelled"] == ORDER_EVENTS
     assert topics["PaymentFailed"] == topics["PaymentRefunded"] == PAYMENT_EVENTS
     assert topics["ItemsReleased"] == INVENTORY_EVENTS
@@ -75,9 +75,9 @@ def test_product_upserted_moved_to_the_compacted_catalog_topic() -> None:
     assert topic_config(PRODUCT_CATALOG) == {"cleanup.policy": "compact"}
     assert all(not topic_config(t) for t in (ORDER_EVENTS, PAYMENT_EVENTS, INVENTORY_EVENTS))
     assert all(
-        not CATALOG.model(t, v).former_topics
-        for t in CATALOG.event_types()
-        for v in CATALOG.versions(t)
+        not EVENT_REGISTRY.model(t, v).former_topics
+        for t in EVENT_REGISTRY.event_types()
+        for v in EVENT_REGISTRY.versions(t)
         if t != "ProductUpserted"
     )
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import structlog
 from confluent_kafka import KafkaError, KafkaException
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql
@@ -19,22 +19,26 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from structlog.testing import capture_logs
 
 from shared_events import ItemsReleased, OrderCancelled, follow_up, new_envelope
-from shared_events.kafka.backoff import Backoff, delay_for
-from shared_events.kafka.claim import OutboxRow, in_key_order
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.dead_letter import DeadLetterQueue, dead_letter_headers
-from shared_events.kafka.failures import Failure, classify
-from shared_events.kafka.outbox import (
+from shared_events.kafka.consuming.backoff import Backoff, delay_for
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.consuming.failures import Failure, classify
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.consuming.retries import Retries, RetryLater
+from shared_events.kafka.dead_letters.writer import DeadLetterQueue, dead_letter_headers
+from shared_events.kafka.publishing.claim import OutboxRow, in_key_order
+from shared_events.kafka.publishing.outbox import (
     Outbox,
-    delivery_tables,
     headers_from_json,
     headers_to_json,
     notify_channel,
     write_staged,
 )
-from shared_events.kafka.producer import OutgoingRecord, produce_and_flush, producer_config
-from shared_events.kafka.retries import Retries, RetryLater
+from shared_events.kafka.publishing.producer import (
+    OutgoingRecord,
+    produce_and_flush,
+    producer_config,
+)
+from shared_events.kafka.tables import event_tables
 
 
 def row(id_: int, key: bytes, topic: str = "t") -> OutboxRow:
@@ -52,6 +56,7 @@ def test_the_same_key_on_another_topic_does_not_block() -> None:
     assert [r.id for r in in_key_order(rows, {("y", b"a"): 1})] == [5]
 
 
+@settings(deadline=None)  # no timed assertions: the machine running tests is shared
 @given(
     keys=st.lists(st.sampled_from([b"a", b"b", b"c"]), min_size=1, max_size=30),
     taken=st.data(),
@@ -105,6 +110,7 @@ def test_partial_jitter_keeps_the_bottom_of_each_ceiling() -> None:
     assert [backoff.next_delay(), backoff.next_delay()] == pytest.approx([0.75, 2.0])
 
 
+@settings(deadline=None)  # no timed assertions: the machine running tests is shared
 @given(
     seed=st.integers(),
     initial_s=st.floats(0.001, 10.0),
@@ -214,7 +220,7 @@ def test_dead_letter_headers_keep_the_originals_and_say_why() -> None:
 
 
 def test_delivery_tables_live_in_the_service_schema() -> None:
-    outbox, processed = delivery_tables("payments", MetaData())
+    outbox, processed = event_tables("payments", MetaData())
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     ddl = str(CreateTable(outbox).compile(dialect=dialect))
     assert "CREATE TABLE payments.outbox" in ddl
@@ -295,7 +301,7 @@ def test_the_consumer_commits_only_what_it_stored_after_processing() -> None:
         topics=["t"],
         handlers={},
         session_factory=None,  # type: ignore[arg-type]
-        processed_table=delivery_tables("s", MetaData())[1],
+        processed_table=event_tables("s", MetaData())[1],
         dead_letter_topic="g.dlq",
     )
 
@@ -313,7 +319,7 @@ class _Session(Session):
 
 
 def test_staged_events_are_written_in_one_statement_and_logged_with_their_own_ids() -> None:
-    table = delivery_tables("s", MetaData())[0]
+    table = event_tables("s", MetaData())[0]
     cause = new_envelope(
         OrderCancelled(order_id=uuid.uuid4(), reason="payment_failed"), producer="t"
     )

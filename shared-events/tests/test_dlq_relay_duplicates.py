@@ -3,10 +3,10 @@
 import orjson
 import pytest
 
-from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import Outbox
-from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.publishing.outbox import Outbox
+from shared_events.kafka.publishing.relay import OutboxRelay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -9,11 +9,11 @@ from sqlalchemy import MetaData
 
 from shared_events import EventRegistry, OrderCancelled, new_envelope
 from shared_events.kafka.codec import encode, header
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.dead_letter import DeadLetterFailed, DeadLetterQueue
-from shared_events.kafka.outbox import delivery_tables
-from shared_events.kafka.producer import DeliveryOutcome, OutgoingRecord
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.dead_letters.writer import DeadLetterFailed, DeadLetterQueue
+from shared_events.kafka.publishing.producer import OutgoingRecord, ProduceOutcome
+from shared_events.kafka.tables import event_tables
 
 
 class FakeMessage:
@@ -87,7 +87,7 @@ class ExplodingRegistry(EventRegistry):
 
 
 def consumer_with(registry: EventRegistry | None = None) -> tuple[EventConsumer, FakeDeadLetters]:
-    _, processed = delivery_tables("t", MetaData())
+    _, processed = event_tables("t", MetaData())
     consumer = EventConsumer(
         bootstrap_servers="127.0.0.1:1",
         group_id="g",
@@ -161,11 +161,15 @@ def test_a_letter_too_large_for_the_dead_letter_topic_goes_without_its_value(
         published.append(letter)
         if letter.value is not None:
             too_large = KafkaError.MSG_SIZE_TOO_LARGE
-            return DeliveryOutcome(failed={0: "too large"}, codes={0: too_large})
-        return DeliveryOutcome(delivered=[0])
+            return ProduceOutcome(failed={0: "too large"}, codes={0: too_large})
+        return ProduceOutcome(delivered=[0])
 
-    monkeypatch.setattr("shared_events.kafka.dead_letter.produce_and_flush", produce_and_flush)
-    monkeypatch.setattr("shared_events.kafka.dead_letter.Producer", lambda _config: object())
+    monkeypatch.setattr(
+        "shared_events.kafka.dead_letters.writer.produce_and_flush", produce_and_flush
+    )
+    monkeypatch.setattr(
+        "shared_events.kafka.dead_letters.writer.Producer", lambda _config: object()
+    )
     cancelled = OrderCancelled(order_id=uuid.uuid4(), reason="customer_cancelled")
     envelope = new_envelope(cancelled, producer="order")
     record = encode(envelope)
@@ -192,10 +196,14 @@ def test_a_dead_letter_topic_that_refuses_for_other_reasons_still_fails_the_send
 
     def produce_and_flush(_producer: Any, records: list[OutgoingRecord], _t: float) -> Any:
         calls.append(1)
-        return DeliveryOutcome(failed={0: "timed out"}, codes={0: KafkaError._MSG_TIMED_OUT})
+        return ProduceOutcome(failed={0: "timed out"}, codes={0: KafkaError._MSG_TIMED_OUT})
 
-    monkeypatch.setattr("shared_events.kafka.dead_letter.produce_and_flush", produce_and_flush)
-    monkeypatch.setattr("shared_events.kafka.dead_letter.Producer", lambda _config: object())
+    monkeypatch.setattr(
+        "shared_events.kafka.dead_letters.writer.produce_and_flush", produce_and_flush
+    )
+    monkeypatch.setattr(
+        "shared_events.kafka.dead_letters.writer.Producer", lambda _config: object()
+    )
     consumed = ConsumedRecord("order-events", 1, 42, b"k", orjson.dumps({}), [])
     queue = DeadLetterQueue("g.dlq", "g", "127.0.0.1:1")
     try:

@@ -7,9 +7,9 @@ import orjson
 import pytest
 
 from shared_events.kafka.codec import encode, header
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.dead_letters import original_record, read_dead_letters
-from shared_events.kafka.dlq import main as dlq
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.dead_letters.cli import main as dlq
+from shared_events.kafka.dead_letters.reader import original_record, read_dead_letters
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

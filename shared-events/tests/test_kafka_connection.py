@@ -14,11 +14,11 @@ from shared_events.kafka.connection import (
     KafkaSettingsError,
     client_config,
 )
-from shared_events.kafka.dead_letter import DeadLetterQueue
-from shared_events.kafka.dlq import main as dlq
-from shared_events.kafka.group import group_config
-from shared_events.kafka.producer import PRODUCER_DEFAULTS, producer_config
-from shared_events.kafka.topics import main as topics
+from shared_events.kafka.consuming.group import group_config
+from shared_events.kafka.dead_letters.cli import main as dlq
+from shared_events.kafka.dead_letters.writer import DeadLetterQueue
+from shared_events.kafka.provisioning import main as topics
+from shared_events.kafka.publishing.producer import PRODUCER_DEFAULTS, producer_config
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "shared_events"
 PASSWORD = "s3cret-Pa55word"

@@ -4,9 +4,9 @@ the outbox itself."""
 
 import pytest
 
-from shared_events.kafka.lag import GroupLag
-from shared_events.kafka.outbox import Outbox
-from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.consuming.lag import GroupLag
+from shared_events.kafka.publishing.outbox import Outbox
+from shared_events.kafka.publishing.relay import OutboxRelay
 from shared_events.runtime.metrics import ServiceMetrics, sample_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

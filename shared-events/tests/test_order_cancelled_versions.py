@@ -5,7 +5,7 @@ from uuid import uuid4
 import pytest
 
 from shared_events import (
-    CATALOG,
+    EVENT_REGISTRY,
     CancelReason,
     EventRegistry,
     OrderCancelled,
@@ -20,9 +20,9 @@ from shared_events.kafka import decode, encode
 # The readers of the previous contracts release (2.0): OrderCancelled v1 only.
 PREVIOUS_RELEASE = EventRegistry(
     [
-        CATALOG.model(t, v)
-        for t in CATALOG.event_types()
-        for v in CATALOG.versions(t)
+        EVENT_REGISTRY.model(t, v)
+        for t in EVENT_REGISTRY.event_types()
+        for v in EVENT_REGISTRY.versions(t)
         if (t, v) != ("OrderCancelled", 2)
     ],
     {("OrderCreated", 1): upcast_order_created_v1},

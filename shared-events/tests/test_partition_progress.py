@@ -4,7 +4,7 @@ import time
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from shared_events.kafka.partitions import PartitionProgress
+from shared_events.kafka.consuming.partitions import PartitionProgress
 
 
 class FakeConsumer:

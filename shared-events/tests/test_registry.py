@@ -4,8 +4,8 @@ from uuid import uuid4
 import pytest
 
 from shared_events import (
-    CATALOG,
     DEFAULT_CURRENCY,
+    EVENT_REGISTRY,
     Event,
     EventRegistry,
     InvalidEnvelope,
@@ -31,7 +31,7 @@ def v1_envelope() -> dict[str, Any]:
 
 def test_v1_order_created_is_upcast_to_v2_with_the_default_currency() -> None:
     data = v1_envelope()
-    envelope = CATALOG.parse_envelope(data)
+    envelope = EVENT_REGISTRY.parse_envelope(data)
     assert isinstance(envelope.payload, OrderCreated)
     assert envelope.event_version == 2
     assert envelope.payload.currency == DEFAULT_CURRENCY == "EUR"
@@ -45,7 +45,7 @@ def test_unknown_fields_are_ignored_at_envelope_and_payload_level() -> None:
     data["producer"]["region"] = "eu"
     data["payload"]["loyalty_points"] = 12
     data["payload"]["items"][0]["gift_wrap"] = True
-    envelope = CATALOG.parse_envelope(data)
+    envelope = EVENT_REGISTRY.parse_envelope(data)
     assert isinstance(envelope.payload, OrderCreated)
     assert "loyalty_points" not in envelope.payload.model_dump()
 
@@ -103,14 +103,14 @@ def test_a_version_is_registered_once() -> None:
 
 def test_unknown_event_type_is_refused() -> None:
     with pytest.raises(UnknownEventType) as raised:
-        CATALOG.parse_envelope(v1_envelope() | {"event_type": "OrderTeleported"})
+        EVENT_REGISTRY.parse_envelope(v1_envelope() | {"event_type": "OrderTeleported"})
     assert raised.value.reason == "unknown_event_type"
 
 
 @pytest.mark.parametrize("version", [0, 3, 99])
 def test_unsupported_event_version_is_refused(version: int) -> None:
     with pytest.raises(UnsupportedEventVersion) as raised:
-        CATALOG.parse_envelope(v1_envelope() | {"event_version": version})
+        EVENT_REGISTRY.parse_envelope(v1_envelope() | {"event_version": version})
     assert raised.value.reason == "unsupported_event_version"
 
 
@@ -120,7 +120,7 @@ def test_unsupported_event_version_is_refused(version: int) -> None:
 )
 def test_invalid_payload_is_refused(payload: object) -> None:
     with pytest.raises(InvalidPayload) as raised:
-        CATALOG.parse_envelope(v1_envelope() | {"payload": payload})
+        EVENT_REGISTRY.parse_envelope(v1_envelope() | {"payload": payload})
     assert raised.value.reason == "invalid_payload"
 
 
@@ -137,10 +137,10 @@ def test_invalid_payload_is_refused(payload: object) -> None:
 )
 def test_invalid_envelope_is_refused(change: dict[str, object]) -> None:
     with pytest.raises(InvalidEnvelope) as raised:
-        CATALOG.parse_envelope(v1_envelope() | change)
+        EVENT_REGISTRY.parse_envelope(v1_envelope() | change)
     assert raised.value.reason == "invalid_envelope"
 
 
 def test_a_non_object_is_not_an_envelope() -> None:
     with pytest.raises(NotJson):
-        CATALOG.parse_envelope([1, 2])
+        EVENT_REGISTRY.parse_envelope([1, 2])

@@ -3,29 +3,49 @@
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import orjson
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
-from shared_events.kafka.claim import claim_batch, release
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.outbox import Outbox, add_outbox_lease, drop_outbox_lease
-from shared_events.kafka.relay import DeliveryFailed, OutboxRelay
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.publishing.claim import claim_batch, release
+from shared_events.kafka.publishing.outbox import Outbox
+from shared_events.kafka.publishing.relay import OutboxRelay, PublishFailed
+from shared_events.kafka.tables import add_outbox_lease, drop_outbox_lease
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-class RelayCrash(Exception):
-    """Stands for the relay process dying after the broker acked, before mark-sent."""
-
-
-class RelayDyingBeforeMarkSent(OutboxRelay):
-    def _mark_sent(self, conn: Connection, ids: list[int]) -> None:
-        raise RelayCrash(f"died holding {len(ids)} delivered rows")
+@contextmanager
+def mark_sent_refused(db: Any) -> Iterator[None]:
+    """The database refuses to stamp `sent_at` (a trigger raises), as if the relay died
+    after the broker acked its records and before it marked them sent."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                f'CREATE FUNCTION "{db.schema}".refuse_mark_sent() RETURNS trigger '
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE 'relay died before mark-sent'; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                f'CREATE TRIGGER refuse_mark_sent BEFORE UPDATE OF sent_at ON "{db.schema}".outbox '
+                "FOR EACH ROW WHEN (NEW.sent_at IS NOT NULL) "
+                f'EXECUTE FUNCTION "{db.schema}".refuse_mark_sent()'
+            )
+        )
+    try:
+        yield
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text(f'DROP TRIGGER refuse_mark_sent ON "{db.schema}".outbox'))
 
 
 def test_rows_of_a_rolled_back_transaction_are_never_published(db, kit, new_topic) -> None:
@@ -64,8 +84,8 @@ def test_relay_dying_before_mark_sent_republishes_and_the_consumer_applies_once(
             outbox.add(session, envelope)
 
     lease = timedelta(seconds=2)
-    dying = RelayDyingBeforeMarkSent(db.engine, db.outbox, kit.bootstrap, lease=lease)
-    with pytest.raises(RelayCrash):
+    dying = OutboxRelay(db.engine, db.outbox, kit.bootstrap, lease=lease)
+    with mark_sent_refused(db), pytest.raises(DBAPIError, match="relay died before mark-sent"):
         dying.publish_pending()
     dying.close()
     assert db.scalar("SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL") == len(events)
@@ -284,7 +304,7 @@ def test_a_refused_record_goes_back_unleased_while_its_batch_is_marked_sent(
     producer = {"bootstrap.servers": kit.bootstrap, "message.max.bytes": 2000}
     relay = OutboxRelay(db.engine, db.outbox, producer, lease=timedelta(minutes=5))
     try:
-        with pytest.raises(DeliveryFailed):
+        with pytest.raises(PublishFailed):
             relay.publish_pending()
     finally:
         relay.close()

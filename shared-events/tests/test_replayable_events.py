@@ -5,7 +5,7 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from shared_events.kafka.inbox import apply_batch
+from shared_events.kafka.consuming.inbox import apply_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

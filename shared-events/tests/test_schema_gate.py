@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from shared_events import CATALOG, Envelope, Event, EventRegistry, Upcaster
+from shared_events import EVENT_REGISTRY, Envelope, Event, EventRegistry, Upcaster
 from shared_events.contracts.orders import upcast_order_created_v1
 from shared_events.schemas import (
     ENVELOPE_FILE,
@@ -29,7 +29,9 @@ def catalog_with(
 ) -> EventRegistry:
     """The real catalog with some (type, version) models replaced or added."""
     models = {
-        (t, v): CATALOG.model(t, v) for t in CATALOG.event_types() for v in CATALOG.versions(t)
+        (t, v): EVENT_REGISTRY.model(t, v)
+        for t in EVENT_REGISTRY.event_types()
+        for v in EVENT_REGISTRY.versions(t)
     }
     models |= {(m.event_type, m.event_version): m for m in replacements}
     if upcasters is None:
@@ -85,7 +87,7 @@ class PaymentFailedV2(PaymentFailedMoreDetailed):
 
 
 def test_the_committed_schemas_are_current_and_compatible() -> None:
-    report = check(CATALOG, SCHEMAS_DIR)
+    report = check(EVENT_REGISTRY, SCHEMAS_DIR)
     assert report.problems == []
     assert report.checked == 12
 
@@ -143,9 +145,9 @@ def test_order_cancelled_v2_adds_timed_out_and_reads_v1_data_as_it_is() -> None:
         *v1["$defs"]["CancelReason"]["enum"],
         "timed_out",
     ]
-    assert not CATALOG.has_upcaster("OrderCancelled", 1)
+    assert not EVENT_REGISTRY.has_upcaster("OrderCancelled", 1)
     assert reader_problems(v2, v1) == []
-    assert check(CATALOG, SCHEMAS_DIR).problems == []
+    assert check(EVENT_REGISTRY, SCHEMAS_DIR).problems == []
 
 
 def test_an_added_optional_field_is_stale_but_compatible(schemas_dir: Path) -> None:
@@ -203,10 +205,10 @@ def test_order_created_v2_without_its_upcaster_would_break_v1_data() -> None:
 def test_a_published_version_cannot_disappear(schemas_dir: Path) -> None:
     registry = EventRegistry(
         [
-            CATALOG.model(t, v)
-            for t in CATALOG.event_types()
+            EVENT_REGISTRY.model(t, v)
+            for t in EVENT_REGISTRY.event_types()
             if t != "ProductUpserted"
-            for v in CATALOG.versions(t)
+            for v in EVENT_REGISTRY.versions(t)
         ],
         {("OrderCreated", 1): upcast_order_created_v1},
     )
@@ -264,7 +266,7 @@ def test_cli_checks_another_model_set(schemas_dir: Path, tmp_path: Path) -> None
     (tmp_path / "narrowed_models.py").write_text(
         "from typing import ClassVar, Literal\n"
         "from uuid import UUID\n"
-        "from shared_events import CATALOG, Event, EventRegistry\n"
+        "from shared_events import EVENT_REGISTRY, Event, EventRegistry\n"
         "from shared_events.contracts.orders import upcast_order_created_v1\n\n"
         "class OrderCancelled(Event):\n"
         "    event_type: ClassVar[str] = 'OrderCancelled'\n"
@@ -272,8 +274,8 @@ def test_cli_checks_another_model_set(schemas_dir: Path, tmp_path: Path) -> None
         "    topic: ClassVar[str] = 'order-events'\n"
         "    order_id: UUID\n"
         "    reason: Literal['payment_failed']\n\n"
-        "MODELS = [CATALOG.model(t, v) for t in CATALOG.event_types()\n"
-        "          for v in CATALOG.versions(t) if t != 'OrderCancelled']\n"
+        "MODELS = [EVENT_REGISTRY.model(t, v) for t in EVENT_REGISTRY.event_types()\n"
+        "          for v in EVENT_REGISTRY.versions(t) if t != 'OrderCancelled']\n"
         "REGISTRY = EventRegistry([*MODELS, OrderCancelled],\n"
         "                         {('OrderCreated', 1): upcast_order_created_v1})\n"
     )
@@ -321,28 +323,35 @@ def test_a_stale_or_missing_envelope_schema_fails(schemas_dir: Path) -> None:
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema["description"] = "edited by hand"
     path.write_text(render(schema))
-    assert problems_of(CATALOG, schemas_dir) == "envelope: committed schema is stale (run generate)"
+    assert (
+        problems_of(EVENT_REGISTRY, schemas_dir)
+        == "envelope: committed schema is stale (run generate)"
+    )
     path.unlink()
     assert (
-        problems_of(CATALOG, schemas_dir) == "envelope: no committed schema (stale: run generate)"
+        problems_of(EVENT_REGISTRY, schemas_dir)
+        == "envelope: no committed schema (stale: run generate)"
     )
 
 
 def test_an_added_optional_envelope_field_is_stale_but_compatible(schemas_dir: Path) -> None:
-    report = check(CATALOG, schemas_dir, envelope=EnvelopeWithSource)
+    report = check(EVENT_REGISTRY, schemas_dir, envelope=EnvelopeWithSource)
     assert report.problems == ["envelope: committed schema is stale (run generate)"]
 
 
 def test_an_incompatible_envelope_change_fails_and_is_not_written(schemas_dir: Path) -> None:
-    report = check(CATALOG, schemas_dir, envelope=EnvelopeWithTenant)
+    report = check(EVENT_REGISTRY, schemas_dir, envelope=EnvelopeWithTenant)
     assert "envelope: committed schema is stale (run generate)" in report.problems
     assert (
         "envelope: incompatible change: tenant: new required property "
         "(data already written would be rejected)"
     ) in report.problems
     before = (schemas_dir / ENVELOPE_FILE).read_text()
-    refused = generate(CATALOG, schemas_dir, envelope=EnvelopeWithTenant)
+    refused = generate(EVENT_REGISTRY, schemas_dir, envelope=EnvelopeWithTenant)
     assert refused.problems and all(p.startswith("envelope: ") for p in refused.problems)
     assert (schemas_dir / ENVELOPE_FILE).read_text() == before
-    assert generate(CATALOG, schemas_dir, envelope=EnvelopeWithTenant, force=True).problems == []
+    assert (
+        generate(EVENT_REGISTRY, schemas_dir, envelope=EnvelopeWithTenant, force=True).problems
+        == []
+    )
     assert "tenant" in json.loads((schemas_dir / ENVELOPE_FILE).read_text())["required"]

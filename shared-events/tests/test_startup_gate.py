@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
-from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.startup import (
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.runtime.startup import (
     KafkaProbe,
     StartupGate,
     database_probe,

@@ -1,13 +1,17 @@
 """The contract's topology: every event has one writer, and consumers read what exists."""
 
-from shared_events import CATALOG, Event
-from shared_events.kafka.topics import CONSUMER_GROUPS, saga_topics
+from shared_events import EVENT_REGISTRY, Event
+from shared_events.kafka.provisioning import saga_topics
 from shared_events.topics import EVENT_TOPICS, INVENTORY_EVENTS, PRODUCT_CATALOG
-from shared_events.topology import SERVICES, service
+from shared_events.topology import CONSUMER_GROUPS, SERVICES, service
 
 
 def models() -> list[type[Event]]:
-    return [CATALOG.model(t, v) for t in CATALOG.event_types() for v in CATALOG.versions(t)]
+    return [
+        EVENT_REGISTRY.model(t, v)
+        for t in EVENT_REGISTRY.event_types()
+        for v in EVENT_REGISTRY.versions(t)
+    ]
 
 
 # Which service writes which event types (DESIGN.md §3).
@@ -35,7 +39,7 @@ def test_every_handled_event_exists_on_the_topic_it_is_read_from() -> None:
         for topic, event_types in one.handles.items():
             assert list(event_types) == sorted(set(event_types))
             for event_type in event_types:
-                latest = CATALOG.latest(event_type)
+                latest = EVENT_REGISTRY.latest(event_type)
                 assert topic in (latest.topic, *latest.former_topics)
 
 
@@ -59,7 +63,7 @@ def test_the_order_service_reads_the_catalog_from_its_old_and_new_topic() -> Non
 def test_every_event_is_read_by_someone() -> None:
     handled = {t for s in SERVICES for types in s.handles.values() for t in types}
     # OrderConfirmed only tells the world; nothing in the saga reacts to it.
-    assert set(CATALOG.event_types()) - handled == {"OrderConfirmed"}
+    assert set(EVENT_REGISTRY.event_types()) - handled == {"OrderConfirmed"}
 
 
 def test_every_event_keys_its_records_by_a_payload_field() -> None:
@@ -67,7 +71,7 @@ def test_every_event_keys_its_records_by_a_payload_field() -> None:
         assert model.key_field in model.model_fields, model
         assert model.key is Event.key, f"{model.__name__} overrides key(): say key_field instead"
     assert {m.key_field for m in models() if m.event_type != "ProductUpserted"} == {"order_id"}
-    assert CATALOG.latest("ProductUpserted").key_field == "sku"
+    assert EVENT_REGISTRY.latest("ProductUpserted").key_field == "sku"
 
 
 def test_a_service_is_found_by_name() -> None:

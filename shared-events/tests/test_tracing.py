@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from shared_events import Envelope, Event, new_envelope
 from shared_events.kafka.codec import header
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.logs import configure_json_logging
-from shared_events.kafka.outbox import Outbox, outbox_table
-from shared_events.kafka.telemetry import tracing_wanted
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.publishing.outbox import Outbox
+from shared_events.kafka.tables import outbox_table
 from shared_events.kafka.tracing import context_of, handling, publish_span, with_trace_headers
+from shared_events.runtime.logs import configure_json_logging
+from shared_events.runtime.telemetry import tracing_wanted
 
 EXPORTED = InMemorySpanExporter()
 _provider = TracerProvider()

@@ -1,9 +1,9 @@
-"""DeliveryWorker runs a service's own loops beside the relay and the consumer."""
+"""LoopThreads runs a service's own loops beside the relay and the consumer."""
 
 import threading
 import time
 
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.runtime.threads import LoopThreads
 
 
 def test_a_service_loop_runs_until_stop_and_counts_for_alive() -> None:
@@ -14,7 +14,7 @@ def test_a_service_loop_runs_until_stop_and_counts_for_alive() -> None:
         stop.wait()
         stopped.set()
 
-    worker = DeliveryWorker(None, None, {"saga-deadline": loop})
+    worker = LoopThreads(None, None, {"saga-deadline": loop})
     worker.start()
 
     assert started.wait(5)
@@ -28,7 +28,7 @@ def test_a_crashed_loop_makes_the_worker_not_alive() -> None:
     def crashing(stop: threading.Event) -> None:
         raise RuntimeError("boom")
 
-    worker = DeliveryWorker(None, None, {"crashing": crashing})
+    worker = LoopThreads(None, None, {"crashing": crashing})
     worker.start()
     deadline = time.monotonic() + 5
     while worker.alive and time.monotonic() < deadline:

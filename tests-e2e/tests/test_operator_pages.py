@@ -176,7 +176,7 @@ def test_the_dead_letter_page_lists_a_poison_record_with_its_replay_command(
     [row] = listed()
     assert "not_json" in row, row
     assert "order-events[" in row
-    assert "python -m shared_events.kafka.dlq replay --group payment-service" in row
+    assert "python -m shared_events.kafka.dead_letters replay --group payment-service" in row
 
     # The order's own page lists the letters carrying its correlation id, one per reader.
     browser.get(f"{saga.urls.order}/ui/orders/{order_id}")

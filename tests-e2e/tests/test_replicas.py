@@ -43,7 +43,7 @@ REPLICA = StackSpec(
 )
 PAYMENT = next(s for s in SERVICES if s.name == "payment")
 SECOND_PAYMENT = PAYMENT.replicas(2)[1]
-SESSION_TIMEOUT_S = 10  # shared_events.kafka.group: session.timeout.ms
+SESSION_TIMEOUT_S = 10  # shared_events.kafka.consuming.group: session.timeout.ms
 
 
 @pytest.fixture(scope="session")

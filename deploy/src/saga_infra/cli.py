@@ -11,7 +11,7 @@ from saga_infra import db_init, dev, stack
 from saga_infra.errors import StackError
 from saga_infra.services import ServiceError
 from saga_infra.settings import Settings
-from shared_events.kafka.topics import ensure_topics
+from shared_events.kafka.provisioning import ensure_topics
 
 EXIT_NOT_RUNNING = 3
 

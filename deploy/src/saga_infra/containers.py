@@ -14,7 +14,7 @@ from saga_infra import kafka_server, processes
 from saga_infra.endpoints import TESTCONTAINERS, Infra
 from saga_infra.errors import StackError
 from saga_infra.settings import Settings
-from shared_events.kafka.topics import ensure_topics
+from shared_events.kafka.provisioning import ensure_topics
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
 POSTGRES_IMAGE = "postgres:15"

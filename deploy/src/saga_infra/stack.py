@@ -16,7 +16,7 @@ from saga_infra import (
 )
 from saga_infra.errors import PortInUseError, StackError
 from saga_infra.settings import Settings
-from shared_events.kafka.topics import BrokerUnavailableError, ensure_topics
+from shared_events.kafka.provisioning import BrokerUnavailableError, ensure_topics
 
 Progress = Callable[[str], None]
 # What `down` stops, in this order (the observers first, then what they observe).

@@ -1,11 +1,10 @@
 """Versioned event contracts shared by the order, payment and inventory services.
 
 Build events with `new_envelope(OrderCreated(...), producer="order")` (or `follow_up`
-for an event caused by another), decode JSON envelopes with `CATALOG.parse_envelope`;
+for an event caused by another), decode JSON envelopes with `EVENT_REGISTRY.parse_envelope`;
 the Kafka binding (`encode` / `decode`) lives in `shared_events.kafka`.
 """
 
-from shared_events.catalog import CATALOG
 from shared_events.contracts import (
     DEFAULT_CURRENCY,
     CancelReason,
@@ -39,12 +38,13 @@ from shared_events.errors import (
     UnknownEventType,
     UnsupportedEventVersion,
 )
+from shared_events.event_registry import EVENT_REGISTRY
 from shared_events.registry import EventRegistry, Upcaster
 
 __version__ = CONTRACTS_VERSION
 
 __all__ = [
-    "CATALOG",
+    "EVENT_REGISTRY",
     "CONTRACTS_VERSION",
     "DEFAULT_CURRENCY",
     "CancelReason",

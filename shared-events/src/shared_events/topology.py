@@ -89,3 +89,10 @@ def service(name: str) -> SagaService:
         if candidate.name == name:
             return candidate
     raise KeyError(f"no saga service {name!r} (known: {[s.name for s in SERVICES]})")
+
+
+SAGA_ORDER: Final = ("order", "payment", "inventory")
+"""The services in the order a saga visits them (how pages and tools list them)."""
+
+CONSUMER_GROUPS: Final = tuple(service(name).consumer_group for name in SAGA_ORDER)
+"""Every consumer group of the saga (each service's one group), in saga order."""

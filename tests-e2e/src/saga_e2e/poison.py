@@ -17,8 +17,12 @@ from saga_e2e.kafka_tap import bootstrap_servers
 from shared_events import ItemsReleased, OrderConfirmed, PaymentFailed, new_envelope
 from shared_events.contracts.event import Event
 from shared_events.contracts.payments import PaymentFailureReason
-from shared_events.kafka.dead_letters import DeadLetter, end_offsets, read_dead_letters
-from shared_events.kafka.producer import OutgoingRecord, produce_and_flush, producer_config
+from shared_events.kafka.dead_letters.reader import DeadLetter, end_offsets, read_dead_letters
+from shared_events.kafka.publishing.producer import (
+    OutgoingRecord,
+    produce_and_flush,
+    producer_config,
+)
 from shared_events.topics import INVENTORY_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS, dead_letter_topic
 
 RUN_HEADER = "poison.run"

@@ -26,7 +26,7 @@ from saga_e2e.poison import (
     poison_records,
 )
 from saga_e2e.steady_load import SteadyLoad
-from shared_events.kafka.dead_letters import DeadLetter
+from shared_events.kafka.dead_letters.reader import DeadLetter
 
 
 @dataclass

@@ -1,7 +1,7 @@
 {{/*
 The saga's fixed shape, as the code has it (not configuration): each service's Python module,
 settings prefix, DB role and schema (deploy/sql/init.sql), consumer group
-(shared_events.kafka.topics.CONSUMER_GROUPS), the topics it produces
+(shared_events.topology.CONSUMER_GROUPS), the topics it produces
 (shared_events.topology.SERVICES: writes) and the topics it consumes
 (<service>_service.consumer.TOPICS). deploy/tests/test_helm_chart.py checks it against the code.
 */}}

@@ -23,9 +23,9 @@ from inventory_service.bootstrap import bootstrap
 from inventory_service.db import create_db_engine
 from inventory_service.settings import Settings
 from inventory_service.unit_of_work import SqlUnitOfWork
-from shared_events.kafka.logs import configure_json_logging
-from shared_events.kafka.startup import retry_while_unreachable
-from shared_events.kafka.telemetry import trace_service
+from shared_events.runtime.logs import configure_json_logging
+from shared_events.runtime.startup import retry_while_unreachable
+from shared_events.runtime.telemetry import trace_service
 from shared_events.topics import PRODUCT_CATALOG
 
 PROG = "inventory-service"
@@ -154,7 +154,7 @@ def serve(settings: Settings, *, api: bool, consume: bool, relay: bool) -> int:
             access_log=False,
         )
         return 0
-    return 0 if service.delivery.run_until(stop) else 1
+    return 0 if service.background.run_until(stop) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

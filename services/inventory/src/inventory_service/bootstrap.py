@@ -13,10 +13,10 @@ from inventory_service.metrics import Metrics
 from inventory_service.settings import Settings
 from inventory_service.tables import outbox, processed_events
 from inventory_service.unit_of_work import SqlUnitOfWork
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.relay import OutboxRelay
-from shared_events.kafka.startup import Delivery
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.publishing.relay import OutboxRelay
+from shared_events.runtime.startup import BackgroundWork
+from shared_events.runtime.threads import LoopThreads
 from shared_events.topics import dead_letter_topic
 
 
@@ -27,7 +27,7 @@ class Service:
     settings: Settings
     engine: Engine
     metrics: Metrics
-    delivery: Delivery
+    background: BackgroundWork
     app: FastAPI | None
 
 
@@ -76,8 +76,8 @@ def bootstrap(
         if relay
         else None
     )
-    delivery = Delivery(
-        DeliveryWorker(consumer=consumer, relay=outbox_relay),
+    background = BackgroundWork(
+        LoopThreads(consumer=consumer, relay=outbox_relay),
         engine,
         outbox,
         settings.kafka,
@@ -88,8 +88,10 @@ def bootstrap(
     if api:
         app = create_app(
             lambda: SqlUnitOfWork(sessions),
-            readiness=delivery.readiness,
+            readiness=background.readiness,
             metrics=metrics,
-            lifespan=(lambda _app: delivery.running()) if start_worker_with_app else None,
+            lifespan=(lambda _app: background.running()) if start_worker_with_app else None,
         )
-    return Service(settings=settings, engine=engine, metrics=metrics, delivery=delivery, app=app)
+    return Service(
+        settings=settings, engine=engine, metrics=metrics, background=background, app=app
+    )

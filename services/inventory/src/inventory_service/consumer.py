@@ -7,7 +7,7 @@ consumer skips them.
 from inventory_service import handlers
 from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import OrderCancelled, OrderCreated, PaymentProcessed
-from shared_events.kafka.inbox import riding
+from shared_events.kafka.consuming.inbox import riding
 from shared_events.topics import ORDER_EVENTS, PAYMENT_EVENTS
 
 TOPICS = (ORDER_EVENTS, PAYMENT_EVENTS)

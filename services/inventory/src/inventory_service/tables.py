@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from inventory_service import SCHEMA
 from inventory_service.domain import StockState
-from shared_events.kafka.outbox import outbox_table, processed_events_table
+from shared_events.kafka.tables import outbox_table, processed_events_table
 
 metadata = MetaData(schema=SCHEMA)
 

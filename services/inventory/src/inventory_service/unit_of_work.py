@@ -14,7 +14,7 @@ from inventory_service.domain import (
 )
 from inventory_service.tables import outbox
 from shared_events import Envelope, Event, follow_up, new_envelope
-from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.kafka.publishing.outbox import Outbox, write_staged
 
 
 class SqlUnitOfWork:

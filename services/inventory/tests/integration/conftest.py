@@ -16,7 +16,7 @@ from inventory_service.db import create_db_engine, session_factory
 from inventory_service.settings import Settings
 from inventory_service.tables import outbox
 from inventory_service.unit_of_work import SqlUnitOfWork
-from shared_events import CATALOG, Envelope, Event
+from shared_events import EVENT_REGISTRY, Envelope, Event
 
 ROLE = "inventory_service"
 
@@ -74,7 +74,7 @@ def outbox_events(engine: Engine, key: str) -> list[Envelope[Event]]:
     query = select(outbox.c.value).where(outbox.c.key == key.encode()).order_by(outbox.c.id)
     with engine.connect() as conn:
         rows = conn.execute(query).scalars().all()
-    return [CATALOG.parse_envelope(orjson.loads(value)) for value in rows]
+    return [EVENT_REGISTRY.parse_envelope(orjson.loads(value)) for value in rows]
 
 
 @pytest.fixture

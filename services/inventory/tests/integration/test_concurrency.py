@@ -27,7 +27,7 @@ from shared_events import (
     new_envelope,
 )
 from shared_events.contracts.orders import CancelReason
-from shared_events.kafka.outbox import write_staged
+from shared_events.kafka.publishing.outbox import write_staged
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from shared_events import (
     new_envelope,
 )
 from shared_events.contracts.orders import CancelReason
-from shared_events.kafka.inbox import apply_batch, apply_once
+from shared_events.kafka.consuming.inbox import apply_batch, apply_once
 
 pytestmark = pytest.mark.integration
 

@@ -80,9 +80,9 @@ def test_the_service_reserves_from_kafka_events_once_despite_redelivery(
 
     topics = list(private_topics.values())
     service = bootstrap(settings, engine=engine, api=False, relay=False, topics=topics)
-    consumer = service.delivery.worker.consumer
-    assert consumer is not None and service.delivery.worker.relay is None
-    service.delivery.worker.start()
+    consumer = service.background.threads.consumer
+    assert consumer is not None and service.background.threads.relay is None
+    service.background.threads.start()
     try:
 
         def reserved() -> bool:
@@ -91,9 +91,9 @@ def test_the_service_reserves_from_kafka_events_once_despite_redelivery(
 
         _wait_for(reserved, "the reservation")
         _wait_for(lambda: consumer.duplicates + consumer.processed >= 3, "all three records")
-        assert service.delivery.worker.readiness() == {"consumer": True}
+        assert service.background.threads.readiness() == {"consumer": True}
     finally:
-        service.delivery.worker.stop()
+        service.background.threads.stop()
 
     product = get_product(item, sql_uow())
     assert product is not None and (product.available, product.reserved) == (3, 2)

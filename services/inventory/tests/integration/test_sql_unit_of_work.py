@@ -19,7 +19,7 @@ from inventory_service.tables import metadata, outbox, products
 from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import ItemsReleased, OrderCancelled, new_envelope
 from shared_events.contracts.orders import CancelReason
-from shared_events.kafka.outbox import write_staged
+from shared_events.kafka.publishing.outbox import write_staged
 
 pytestmark = pytest.mark.integration
 

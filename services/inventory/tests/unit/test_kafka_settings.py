@@ -60,13 +60,13 @@ def test_every_kafka_client_of_the_service_connects_with_the_scram_settings(
 
     engine = create_engine("postgresql+psycopg://inventory:x@127.0.0.1:1/saga")  # never connected
     service = bootstrap(Settings(), engine=engine)
-    worker = service.delivery.worker
+    worker = service.background.threads
     assert worker.consumer is not None and worker.relay is not None
     configs = {
         "consumer": worker.consumer._config,
         "dead-letter writer": worker.consumer._retries.dlq._config,
         "outbox relay": worker.relay._producer_config,
-        "readiness probe": service.delivery.gate.probes["kafka"]._config,
+        "readiness probe": service.background.gate.probes["kafka"]._config,
     }
     for client, config in configs.items():
         assert config.items() >= SCRAM.items(), client

@@ -15,9 +15,9 @@ from sqlalchemy.exc import OperationalError
 from order_service.bootstrap import bootstrap, upgrade_schema
 from order_service.domain import SERVICE
 from order_service.settings import Settings
-from shared_events.kafka.logs import configure_json_logging
-from shared_events.kafka.startup import retry_while_unreachable
-from shared_events.kafka.telemetry import trace_service
+from shared_events.runtime.logs import configure_json_logging
+from shared_events.runtime.startup import retry_while_unreachable
+from shared_events.runtime.telemetry import trace_service
 
 PROG = "order_service"
 
@@ -92,7 +92,7 @@ def run(settings: Settings, *, api: bool, consumer: bool, relay: bool) -> int:
             access_log=False,  # a line per request on the hot path; /metrics counts requests
         )
         return 0
-    return 0 if service.delivery.run_until(stop) else 1
+    return 0 if service.background.run_until(stop) else 1
 
 
 def _first_line(error: Exception) -> str:

@@ -19,10 +19,10 @@ from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
 from order_service.ui import DeadLetters, ui_router
 from order_service.unit_of_work import SqlUnitOfWork
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.relay import OutboxRelay
-from shared_events.kafka.startup import Delivery
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.publishing.relay import OutboxRelay
+from shared_events.runtime.startup import BackgroundWork
+from shared_events.runtime.threads import LoopThreads
 from shared_events.topics import dead_letter_topic
 
 
@@ -33,7 +33,7 @@ class Service:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
-    delivery: Delivery
+    background: BackgroundWork
     metrics: Metrics
     app: FastAPI | None = field(default=None)
 
@@ -73,16 +73,16 @@ def bootstrap(
     metrics.watch_orders(engine)
     metrics.count_sagas_ended(session_factory)
     loops = {"saga-deadline": saga_deadline(settings, session_factory).run} if with_deadline else {}
-    delivery = Delivery(DeliveryWorker(relay, consumer, loops), engine, outbox, settings.kafka)
-    service = Service(settings, engine, session_factory, delivery, metrics)
+    background = BackgroundWork(LoopThreads(relay, consumer, loops), engine, outbox, settings.kafka)
+    service = Service(settings, engine, session_factory, background, metrics)
 
     if with_api:
         has_workers = consumer is not None or relay is not None or bool(loops)
         service.app = create_app(
             service.uow,
-            delivery.readiness,
+            background.readiness,
             metrics,
-            (lambda _app: delivery.running()) if has_workers else None,
+            (lambda _app: background.running()) if has_workers else None,
             pages=operator_pages(settings, service.uow),
             stuck_after_s=settings.saga_stuck_after_s,
         )

@@ -21,7 +21,7 @@ from shared_events import (
     PaymentRefunded,
     ProductUpserted,
 )
-from shared_events.kafka.inbox import riding
+from shared_events.kafka.consuming.inbox import riding
 from shared_events.topics import INVENTORY_EVENTS, PAYMENT_EVENTS, PRODUCT_CATALOG
 
 TOPICS = (PAYMENT_EVENTS, INVENTORY_EVENTS, PRODUCT_CATALOG)

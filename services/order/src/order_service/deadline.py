@@ -54,7 +54,7 @@ class SagaDeadline:
         return total
 
     def run(self, stop: threading.Event) -> None:
-        """Sweep every `every_s` until `stop` is set (a `DeliveryWorker` loop)."""
+        """Sweep every `every_s` until `stop` is set (a `LoopThreads` loop)."""
         while not stop.wait(self.every_s):
             try:
                 self.sweep(stop)

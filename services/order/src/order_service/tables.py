@@ -17,7 +17,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from shared_events.kafka.outbox import delivery_tables
+from shared_events.kafka.tables import event_tables
 
 SCHEMA: Final = "orders"
 
@@ -86,4 +86,4 @@ idempotency_keys = Table(
 )
 
 # The Kafka binding's transactional outbox and processed-events inbox, in our schema.
-outbox, processed_events = delivery_tables(SCHEMA, metadata)
+outbox, processed_events = event_tables(SCHEMA, metadata)

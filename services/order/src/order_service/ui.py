@@ -30,9 +30,9 @@ from order_service.domain import TERMINAL, Order, OrderStatus
 from order_service.handlers import UnitOfWork
 from order_service.peers import Peers
 from shared_events.kafka.connection import KafkaTarget
-from shared_events.kafka.dead_letters import DeadLetter, DeadLetterError, read_dead_letters
-from shared_events.kafka.topics import CONSUMER_GROUPS
+from shared_events.kafka.dead_letters.reader import DeadLetter, DeadLetterError, read_dead_letters
 from shared_events.topics import dead_letter_topic
+from shared_events.topology import CONSUMER_GROUPS
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +59,8 @@ class GroupLetters:
         return dead_letter_topic(self.group)
 
     def replay_command(self, letter: DeadLetter) -> str:
-        return f"python -m shared_events.kafka.dlq replay --group {self.group} {letter.position}"
+        module = "shared_events.kafka.dead_letters"
+        return f"python -m {module} replay --group {self.group} {letter.position}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from order_service.db import (
 )
 from order_service.tables import outbox as outbox_table
 from shared_events import CancelReason, Envelope, Event, OrderCancelled, OrderConfirmed
-from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.kafka.publishing.outbox import Outbox, write_staged
 from shared_events.runtime.after_commit import note
 
 SAGAS_ENDED: Final = "sagas_ended"

@@ -11,7 +11,7 @@ from order_service.consumer import HANDLERS
 from order_service.domain import OrderStatus
 from order_service.handlers import CancelOrder, PlaceOrder
 from order_service.tables import outbox, processed_events
-from shared_events.kafka.inbox import apply_batch, apply_once
+from shared_events.kafka.consuming.inbox import apply_batch, apply_once
 
 pytestmark = pytest.mark.integration
 

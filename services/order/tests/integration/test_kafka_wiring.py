@@ -14,7 +14,7 @@ from order_service.consumer import HANDLERS, TOPICS
 from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
 from shared_events.kafka.codec import encode
-from shared_events.kafka.consumer import EventConsumer
+from shared_events.kafka.consuming.consumer import EventConsumer
 from shared_events.runtime.metrics import sample_value
 
 with warnings.catch_warnings():

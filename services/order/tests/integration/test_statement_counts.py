@@ -13,7 +13,7 @@ from order_service import handlers
 from order_service.consumer import HANDLERS
 from order_service.handlers import PlaceOrder
 from order_service.tables import processed_events
-from shared_events.kafka.inbox import apply_batch, apply_once
+from shared_events.kafka.consuming.inbox import apply_batch, apply_once
 
 pytestmark = pytest.mark.integration
 

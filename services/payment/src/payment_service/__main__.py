@@ -16,9 +16,9 @@ from sqlalchemy.exc import OperationalError
 from payment_service.bootstrap import Service, bootstrap, migrate
 from payment_service.envelopes import SERVICE
 from payment_service.settings import Settings
-from shared_events.kafka.logs import configure_json_logging
-from shared_events.kafka.startup import retry_while_unreachable
-from shared_events.kafka.telemetry import trace_service
+from shared_events.runtime.logs import configure_json_logging
+from shared_events.runtime.startup import retry_while_unreachable
+from shared_events.runtime.telemetry import trace_service
 
 PROG = "payment_service"
 
@@ -95,7 +95,7 @@ def _unreachable(settings: Settings, reason: str) -> int:
 
 def _run_worker_only(service: Service, stop: threading.Event) -> int:
     structlog.get_logger(__name__).info("worker starting (no HTTP API)")
-    return 0 if service.delivery.run_until(stop) else 1
+    return 0 if service.background.run_until(stop) else 1
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from payment_service.metrics import Metrics
 from payment_service.settings import Settings
 from payment_service.tables import outbox, processed_events
 from payment_service.unit_of_work import SqlUnitOfWork
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.relay import OutboxRelay
-from shared_events.kafka.startup import Delivery
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.publishing.relay import OutboxRelay
+from shared_events.runtime.startup import BackgroundWork
+from shared_events.runtime.threads import LoopThreads
 from shared_events.topics import dead_letter_topic
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,11 +29,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass
 class Service:
-    """The wired service: `app` serves HTTP; `delivery` runs the consumer and relay threads."""
+    """The wired service: `app` serves HTTP; `background` runs the consumer and relay threads."""
 
     engine: Engine
     session_factory: sessionmaker[Session]
-    delivery: Delivery
+    background: BackgroundWork
     app: FastAPI
 
 
@@ -83,8 +83,8 @@ def bootstrap(
         if relay
         else None
     )
-    delivery = Delivery(
-        DeliveryWorker(outbox_relay, event_consumer),
+    background = BackgroundWork(
+        LoopThreads(outbox_relay, event_consumer),
         engine,
         outbox,
         settings.kafka,
@@ -93,18 +93,18 @@ def bootstrap(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Serve /health at once; the loops start when PostgreSQL and Kafka answer.
-        async with delivery.running():
+        async with background.running():
             yield
         engine.dispose()
 
     metrics.watch_delivery(engine, outbox, settings.kafka, settings.consumer_group, TOPICS)
     app = create_app(
         uow_factory or (lambda: SqlUnitOfWork(session_factory)),
-        delivery.readiness,
+        background.readiness,
         lifespan=lifespan,
         metrics=metrics,
     )
-    return Service(engine, session_factory, delivery, app)
+    return Service(engine, session_factory, background, app)
 
 
 def alembic_config(settings: Settings | None = None) -> Config:

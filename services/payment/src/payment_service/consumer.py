@@ -8,7 +8,7 @@ payment has nothing to do once an order is confirmed, so the consumer skips it.
 from payment_service import handlers
 from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import OrderCancelled, OrderCreated
-from shared_events.kafka.inbox import riding
+from shared_events.kafka.consuming.inbox import riding
 from shared_events.topics import ORDER_EVENTS
 
 TOPICS = (ORDER_EVENTS,)

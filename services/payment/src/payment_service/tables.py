@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 
-from shared_events.kafka.outbox import delivery_tables
+from shared_events.kafka.tables import event_tables
 
 SCHEMA: Final = "payments"
 
@@ -72,7 +72,7 @@ orders = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-outbox, processed_events = delivery_tables(SCHEMA, metadata)
+outbox, processed_events = event_tables(SCHEMA, metadata)
 
 
 def database_url(*, host: str, port: int, name: str, user: str, password: str) -> URL:

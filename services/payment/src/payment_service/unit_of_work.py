@@ -10,7 +10,7 @@ from payment_service.db import SqlAccounts, SqlOrders
 from payment_service.envelopes import Causes
 from payment_service.tables import outbox
 from shared_events import Envelope, Event
-from shared_events.kafka.outbox import Outbox, write_staged
+from shared_events.kafka.publishing.outbox import Outbox, write_staged
 
 
 class SqlUnitOfWork:

@@ -37,7 +37,7 @@ from shared_events import (
     new_envelope,
 )
 from shared_events.kafka import decode
-from shared_events.kafka.inbox import apply_batch, apply_once
+from shared_events.kafka.consuming.inbox import apply_batch, apply_once
 
 ROLE = "payment_service"
 GROUP = "payment-service"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from payment_service.consumer import HANDLERS
 from payment_service.tables import processed_events
 from shared_events.kafka import encode
-from shared_events.kafka.consumer import EventConsumer
+from shared_events.kafka.consuming.consumer import EventConsumer
 from shared_events.topics import dead_letter_topic
 
 if TYPE_CHECKING:

@@ -125,7 +125,7 @@ def test_the_consumer_gets_the_batch_settings() -> None:
     # Never connects: nothing is started.
     engine = create_engine("postgresql+psycopg://nobody:nothing@127.0.0.1:1/none")
 
-    consumer = bootstrap(settings, engine=engine, relay=False).delivery.worker.consumer
+    consumer = bootstrap(settings, engine=engine, relay=False).background.threads.consumer
 
     assert consumer is not None
     assert (consumer.batch_max, consumer.batch_wait_s) == (1, 0.02)

@@ -1,7 +1,8 @@
 """The AsyncAPI 3.0 document of the saga's topics, messages and operations (needs `[kafka]`).
 
 `python -m shared_events.asyncapi generate` writes `shared-events/asyncapi.yaml` from the
-contracts (`CATALOG`, `topology.SERVICES`); `... check` fails when the committed file is stale.
+contracts (`EVENT_REGISTRY`, `topology.SERVICES`); `... check` fails when the committed file
+is stale.
 """
 
 from shared_events.asyncapi.document import (

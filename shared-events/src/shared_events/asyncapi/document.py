@@ -16,7 +16,7 @@ from shared_events.contracts.event import Event
 from shared_events.envelope import CONTRACTS_VERSION
 from shared_events.errors import DecodeError
 from shared_events.kafka import codec
-from shared_events.kafka import dead_letter as dlq
+from shared_events.kafka.dead_letters import writer as dlq
 from shared_events.kafka.tracing import TRACE_HEADERS
 from shared_events.registry import EventRegistry
 from shared_events.schemas.files import ENVELOPE_FILE, schema_of
@@ -252,7 +252,7 @@ def _dead_letter_channel(service: SagaService) -> Node:
         "description": (
             f"Records the {service.consumer_group} consumer could not apply: undecodable ones "
             "at once, those whose handler kept failing after its attempts. List, show and "
-            "replay them with `python -m shared_events.kafka.dlq --group "
+            "replay them with `python -m shared_events.kafka.dead_letters --group "
             f"{service.consumer_group}`."
         ),
         "messages": {DEAD_LETTER: _ref("components", "messages", DEAD_LETTER)},

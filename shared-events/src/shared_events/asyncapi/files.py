@@ -6,7 +6,7 @@ from typing import Final
 
 from shared_events.asyncapi.document import build
 from shared_events.asyncapi.yaml_text import dump
-from shared_events.catalog import CATALOG
+from shared_events.event_registry import EVENT_REGISTRY
 from shared_events.registry import EventRegistry
 from shared_events.schemas.files import SCHEMAS_DIR
 from shared_events.topology import SERVICES, SagaService
@@ -20,7 +20,9 @@ _HEADER: Final = (
 )
 
 
-def render(registry: EventRegistry = CATALOG, services: Sequence[SagaService] = SERVICES) -> str:
+def render(
+    registry: EventRegistry = EVENT_REGISTRY, services: Sequence[SagaService] = SERVICES
+) -> str:
     """The document's text as committed: a header comment, then block YAML."""
     return _HEADER + dump(build(registry, services))
 

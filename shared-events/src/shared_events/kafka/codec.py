@@ -6,10 +6,10 @@ from typing import Final
 
 import orjson
 
-from shared_events.catalog import CATALOG
 from shared_events.contracts.event import Event
 from shared_events.envelope import Envelope
 from shared_events.errors import InvalidEnvelope, NotJson
+from shared_events.event_registry import EVENT_REGISTRY
 from shared_events.registry import EventRegistry
 
 CONTENT_TYPE: Final = "application/json"
@@ -63,7 +63,7 @@ def decode(
     value: bytes | None,
     headers: Headers | None = None,
     *,
-    registry: EventRegistry = CATALOG,
+    registry: EventRegistry = EVENT_REGISTRY,
 ) -> Envelope[Event]:
     """Turn a record value into an envelope of the newest version; raises a `DecodeError`."""
     if value is None:

@@ -17,7 +17,7 @@ UNKNOWN_TYPE = "unknown"
 """The event type of a record whose type header is missing or unreadable."""
 
 
-class DeliveryObserver(Protocol):
+class Observer(Protocol):
     """Receives the consumer's and the relay's reports."""
 
     def handled(self, group: str, event_type: str, outcome: Outcome, count: int = 1) -> None:

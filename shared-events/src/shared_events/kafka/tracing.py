@@ -25,7 +25,7 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared_events.envelope import Envelope
-from shared_events.kafka.consumed import ConsumedRecord
+from shared_events.kafka.consuming.records import ConsumedRecord
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 

@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, Table, text
 
-from shared_events.kafka.claim import backlog
 from shared_events.kafka.connection import KafkaTarget
-from shared_events.kafka.lag import GroupLag
+from shared_events.kafka.consuming.lag import GroupLag
 from shared_events.kafka.observer import Outcome
+from shared_events.kafka.publishing.claim import backlog
 from shared_events.topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
@@ -106,7 +106,7 @@ class ServiceMetrics:
         self.http_requests.labels(self.service, method, route, str(status)).inc()
         self.http_duration.labels(self.service, method, route).observe(seconds)
 
-    # -- the consumer and the relay (shared_events.kafka.observer.DeliveryObserver) ---------
+    # -- the consumer and the relay (shared_events.kafka.observer.Observer) ---------
 
     def handled(self, group: str, event_type: str, outcome: Outcome, count: int = 1) -> None:
         self.events_handled.labels(self.service, group, event_type, outcome).inc(count)

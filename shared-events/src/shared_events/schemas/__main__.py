@@ -19,7 +19,7 @@ _HINT = (
 def load_registry(spec: str) -> EventRegistry:
     """Import a registry named `package.module:attribute`."""
     module_name, _, attribute = spec.partition(":")
-    registry = getattr(importlib.import_module(module_name), attribute or "CATALOG")
+    registry = getattr(importlib.import_module(module_name), attribute or "EVENT_REGISTRY")
     if not isinstance(registry, EventRegistry):
         raise SystemExit(f"{spec} is not an EventRegistry")
     return registry
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schemas-dir", type=Path, default=SCHEMAS_DIR, help="committed schemas")
     parser.add_argument(
         "--registry",
-        default="shared_events.catalog:CATALOG",
+        default="shared_events.event_registry:EVENT_REGISTRY",
         help="the models to check, as module:attribute (default: %(default)s)",
     )
     parser.add_argument(

@@ -25,7 +25,7 @@ Progress = Callable[[str], None]
 KINDS = ("order", "payment", "inventory", "kafka", "postgres")
 SERVICE_KINDS = ("order", "payment", "inventory")
 READY_TIMEOUT_S = 120.0
-SESSION_TIMEOUT_S = 10.0  # shared_events.kafka.group: session.timeout.ms
+SESSION_TIMEOUT_S = 10.0  # shared_events.kafka.consuming.group: session.timeout.ms
 HANDOVER_S = SESSION_TIMEOUT_S + 3.0  # a dead member's partitions have moved by then
 
 

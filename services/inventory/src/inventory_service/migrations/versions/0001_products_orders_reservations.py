@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shared_events.kafka.outbox import create_delivery_tables, drop_delivery_tables
+from shared_events.kafka.tables import create_event_tables, drop_event_tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -74,11 +74,11 @@ def upgrade() -> None:
         sa.CheckConstraint("status IN ('RESERVED', 'RELEASED')", name="ck_reservations_status"),
         schema=SCHEMA,
     )
-    create_delivery_tables(op.get_bind(), SCHEMA)
+    create_event_tables(op.get_bind(), SCHEMA)
 
 
 def downgrade() -> None:
-    drop_delivery_tables(op.get_bind(), SCHEMA)
+    drop_event_tables(op.get_bind(), SCHEMA)
     op.drop_table("reservations", schema=SCHEMA)
     op.drop_table("orders", schema=SCHEMA)
     op.drop_table("products", schema=SCHEMA)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from shared_events.kafka.outbox import add_outbox_lease, drop_outbox_lease
+from shared_events.kafka.tables import add_outbox_lease, drop_outbox_lease
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from shared_events.kafka.outbox import create_delivery_tables, drop_delivery_tables
+from shared_events.kafka.tables import create_event_tables, drop_event_tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -90,10 +90,10 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         schema=SCHEMA,
     )
-    create_delivery_tables(op.get_bind(), SCHEMA)
+    create_event_tables(op.get_bind(), SCHEMA)
 
 
 def downgrade() -> None:
-    drop_delivery_tables(op.get_bind(), SCHEMA)
+    drop_event_tables(op.get_bind(), SCHEMA)
     for table in ("idempotency_keys", "catalog", "order_history", "order_items", "orders"):
         op.drop_table(table, schema=SCHEMA)

@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import BigInteger, Table, and_, any_, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from shared_events.kafka.outbox import headers_from_json
+from shared_events.kafka.publishing.outbox import headers_from_json
 from shared_events.kafka.rows import array
 
 OrderingKey = tuple[str, bytes]

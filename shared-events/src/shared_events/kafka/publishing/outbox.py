@@ -1,29 +1,15 @@
-"""Transactional outbox and processed-events (inbox) tables, and writing events to the outbox."""
+"""Writing events to the transactional outbox: staged on the session, written in one statement."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import orjson
 import structlog
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Identity,
-    Index,
-    LargeBinary,
-    MetaData,
-    PrimaryKeyConstraint,
     Table,
-    Text,
-    Uuid,
     event,
-    func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shared_events.contracts.event import Event
@@ -32,95 +18,6 @@ from shared_events.kafka.codec import KafkaRecord, encode
 from shared_events.kafka.tracing import trace_headers
 
 log = structlog.get_logger(__name__)
-
-OUTBOX_TABLE = "outbox"
-PROCESSED_EVENTS_TABLE = "processed_events"
-
-
-def outbox_table(metadata: MetaData, schema: str) -> Table:
-    """The outbox of one service: encoded records waiting for the relay, in `id` order."""
-    return Table(
-        OUTBOX_TABLE,
-        metadata,
-        # The identity defines publication order; per-key order follows it.
-        Column("id", BigInteger, Identity(always=True), primary_key=True),
-        Column("event_id", Uuid, nullable=False, unique=True),
-        Column("topic", Text, nullable=False),
-        Column("key", LargeBinary, nullable=False),
-        Column("value", LargeBinary, nullable=False),
-        # [[name, value-as-text], ...]: every header of ours is text.
-        Column("headers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("sent_at", DateTime(timezone=True), nullable=True),
-        outbox_lease_column(),
-        # Keeps the relay's claim query an index scan however many sent rows are retained.
-        Index(
-            f"ix_{OUTBOX_TABLE}_unsent",
-            "id",
-            postgresql_where=text("sent_at IS NULL"),
-        ),
-        schema=schema,
-    )
-
-
-def outbox_lease_column() -> Column[datetime]:
-    """`leased_until`: a relay claimed the row and publishes it; others skip it until then.
-
-    Added to existing outboxes by each service's migration 0002 (`add_outbox_lease`).
-    """
-    return Column("leased_until", DateTime(timezone=True), nullable=True)
-
-
-def processed_events_table(metadata: MetaData, schema: str) -> Table:
-    """The inbox of one service: which consumer already applied which event."""
-    return Table(
-        PROCESSED_EVENTS_TABLE,
-        metadata,
-        Column("consumer", Text, nullable=False),
-        Column("event_id", Uuid, nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        PrimaryKeyConstraint("consumer", "event_id", name=f"pk_{PROCESSED_EVENTS_TABLE}"),
-        schema=schema,
-    )
-
-
-def delivery_tables(schema: str, metadata: MetaData | None = None) -> tuple[Table, Table]:
-    """The outbox and processed-events tables of a schema, on `metadata` (or a fresh one)."""
-    metadata = metadata if metadata is not None else MetaData()
-    return outbox_table(metadata, schema), processed_events_table(metadata, schema)
-
-
-def create_delivery_tables(bind: Connection, schema: str) -> None:
-    """Create the outbox and processed-events tables in `schema` (e.g. `op.get_bind()`)."""
-    for table in delivery_tables(schema):
-        table.create(bind)
-
-
-def drop_delivery_tables(bind: Connection, schema: str) -> None:
-    """Drop what `create_delivery_tables` created (an Alembic downgrade)."""
-    for table in reversed(delivery_tables(schema)):
-        table.drop(bind)
-
-
-def add_outbox_lease(bind: Connection, schema: str) -> None:
-    """Add `leased_until` to an outbox made before it existed (each service's migration 0002).
-
-    A no-op on a fresh database: `create_delivery_tables` (migration 0001) builds today's
-    outbox, lease included.
-    """
-    column = outbox_lease_column()
-    bind.execute(
-        text(
-            f'ALTER TABLE "{schema}".{OUTBOX_TABLE} '
-            f"ADD COLUMN IF NOT EXISTS {column.name} timestamptz NULL"
-        )
-    )
-
-
-def drop_outbox_lease(bind: Connection, schema: str) -> None:
-    """Undo `add_outbox_lease` (an Alembic downgrade)."""
-    column = outbox_lease_column()
-    bind.execute(text(f'ALTER TABLE "{schema}".{OUTBOX_TABLE} DROP COLUMN IF EXISTS {column.name}'))
 
 
 def notify_channel(table: Table) -> str:

@@ -12,15 +12,21 @@ from confluent_kafka import Producer
 from opentelemetry import trace
 from opentelemetry.trace import Span, StatusCode
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.claim import OutboxRow, claim_batch, mark_sent, prune_sent, release
 from shared_events.kafka.codec import CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, header
 from shared_events.kafka.connection import KafkaTarget
-from shared_events.kafka.observer import DeliveryObserver, NoObserver
-from shared_events.kafka.outbox import notify_channel
-from shared_events.kafka.producer import (
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.kafka.observer import NoObserver, Observer
+from shared_events.kafka.publishing.claim import (
+    OutboxRow,
+    claim_batch,
+    mark_sent,
+    prune_sent,
+    release,
+)
+from shared_events.kafka.publishing.outbox import notify_channel
+from shared_events.kafka.publishing.producer import (
     OutgoingRecord,
     delivery_timeout_s,
     produce_and_flush,
@@ -50,10 +56,10 @@ class OutboxRelay:
         min_round_interval_s: float = 0.02,
         lease: timedelta | None = None,
         duplicate_every_event: bool = False,
-        observer: DeliveryObserver | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.engine = engine
-        self.observer: DeliveryObserver = observer or NoObserver()
+        self.observer: Observer = observer or NoObserver()
         self.table = table
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -93,7 +99,7 @@ class OutboxRelay:
         return self._running and self._healthy
 
     def publish_pending(self) -> int:
-        """Publish one batch; return how many rows were acked (`DeliveryFailed` if not all)."""
+        """Publish one batch; return how many rows were acked (`PublishFailed` if not all)."""
         delivered, _more = self._publish_batch()
         return delivered
 
@@ -164,7 +170,7 @@ class OutboxRelay:
         _end_spans(spans, outcome.failed, outcome.positions)
         delivered = [ref for ref in outcome.delivered if isinstance(ref, int)]
         with self.engine.begin() as conn:
-            self._mark_sent(conn, delivered)
+            mark_sent(conn, self.table, delivered)
             release(conn, self.table, [row.id for row in rows if row.id in outcome.failed])
         # Counted after the commit: only rows the outbox now shows as sent.
         self.published += len(delivered)
@@ -173,7 +179,7 @@ class OutboxRelay:
             self._producer = None
         if outcome.failed:
             self._log_failures(rows, outcome.failed)
-            raise DeliveryFailed(f"{len(outcome.failed)} of {len(rows)} records not delivered")
+            raise PublishFailed(f"{len(outcome.failed)} of {len(rows)} records not delivered")
         self._note_success()
         return len(delivered), held_back > 0 or len(rows) == self.batch_size
 
@@ -184,10 +190,6 @@ class OutboxRelay:
                 release(conn, self.table, ids)
         except Exception as error:
             log.warning("outbox lease not lifted", outbox=self.channel, error=str(error))
-
-    def _mark_sent(self, conn: Connection, ids: list[int]) -> None:
-        # A separate step so tests can crash the relay between publish and mark-sent.
-        mark_sent(conn, self.table, ids)
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -298,5 +300,5 @@ def _end_spans(
         span.end()
 
 
-class DeliveryFailed(Exception):
+class PublishFailed(Exception):
     """Some records of a batch got no successful delivery report; they stay unsent."""

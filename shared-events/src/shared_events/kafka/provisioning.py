@@ -1,6 +1,6 @@
 """Create the saga's topics (event topics and dead-letter topics) if they are missing.
 
-python -m shared_events.kafka.topics --bootstrap-servers 127.0.0.1:9092 --partitions 6
+python -m shared_events.kafka.provisioning --bootstrap-servers 127.0.0.1:9092 --partitions 6
 
 Each is created with the settings the saga relies on (`shared_events.topics.TOPIC_CONFIGS`:
 `product-catalog` compacted); an existing topic that lacks one of them is altered to have it.
@@ -34,8 +34,8 @@ from shared_events.kafka.connection import (
     connection_from_arguments,
 )
 from shared_events.topics import EVENT_TOPICS, dead_letter_topic, topic_config
+from shared_events.topology import CONSUMER_GROUPS
 
-CONSUMER_GROUPS = ("order-service", "payment-service", "inventory-service")
 DEFAULT_TIMEOUT_S = 15.0
 
 
@@ -144,7 +144,7 @@ def _set_configs(admin: AdminClient, topics: Iterable[str], timeout: float) -> l
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared_events.kafka.topics",
+        prog="python -m shared_events.kafka.provisioning",
         description="Create the saga's Kafka topics if missing (idempotent).",
     )
     add_connection_arguments(parser)

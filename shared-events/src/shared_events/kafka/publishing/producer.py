@@ -57,7 +57,7 @@ class OutgoingRecord:
 
 
 @dataclass(slots=True)
-class DeliveryOutcome:
+class ProduceOutcome:
     """What the broker acknowledged and what failed (with the error text)."""
 
     delivered: list[Hashable] = field(default_factory=list)
@@ -72,9 +72,9 @@ class DeliveryOutcome:
 
 def produce_and_flush(
     producer: Producer, records: Sequence[OutgoingRecord], timeout_s: float
-) -> DeliveryOutcome:
+) -> ProduceOutcome:
     """Produce records in order, wait for every delivery report, and say which succeeded."""
-    outcome = DeliveryOutcome()
+    outcome = ProduceOutcome()
     reported: set[Hashable] = set()
 
     def on_delivery(ref: Hashable) -> Any:

@@ -7,10 +7,10 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, Producer
 
 from shared_events.kafka.connection import KafkaConnection, KafkaTarget
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.producer import (
-    DeliveryOutcome,
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.publishing.producer import (
     OutgoingRecord,
+    ProduceOutcome,
     delivery_timeout_s,
     produce_and_flush,
     producer_config,
@@ -104,7 +104,7 @@ class DeadLetterQueue:
 
     def _publish(
         self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> DeliveryOutcome:
+    ) -> ProduceOutcome:
         if self._producer is None:
             self._producer = Producer(self._config)
         letter = OutgoingRecord(ref=0, topic=self.topic, key=key, value=value, headers=headers)

@@ -19,7 +19,7 @@ from shared_events.contracts.orders import (
 from shared_events.contracts.payments import PaymentFailed, PaymentProcessed, PaymentRefunded
 from shared_events.registry import EventRegistry
 
-CATALOG: Final = EventRegistry(
+EVENT_REGISTRY: Final = EventRegistry(
     models=[
         OrderCreatedV1,
         OrderCreated,

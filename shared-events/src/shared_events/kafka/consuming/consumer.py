@@ -11,21 +11,21 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared_events.catalog import CATALOG
 from shared_events.envelope import Envelope
-from shared_events.kafka.backoff import Backoff
+from shared_events.event_registry import EVENT_REGISTRY
 from shared_events.kafka.codec import EVENT_TYPE_HEADER, header
 from shared_events.kafka.connection import KafkaTarget
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.dead_letter import DeadLetterQueue
-from shared_events.kafka.failures import Failure, classify
-from shared_events.kafka.group import group_config
-from shared_events.kafka.inbox import BatchHandler, apply_batch
-from shared_events.kafka.intake import Intake, take_in
-from shared_events.kafka.observer import UNKNOWN_TYPE, DeliveryObserver, NoObserver
-from shared_events.kafka.partitions import PartitionProgress
-from shared_events.kafka.partitions import partition_names as _names
-from shared_events.kafka.retries import Retries, RetryLater
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.kafka.consuming.failures import Failure, classify
+from shared_events.kafka.consuming.group import group_config
+from shared_events.kafka.consuming.inbox import BatchHandler, apply_batch
+from shared_events.kafka.consuming.intake import Intake, take_in
+from shared_events.kafka.consuming.partitions import PartitionProgress
+from shared_events.kafka.consuming.partitions import partition_names as _names
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.consuming.retries import Retries, RetryLater
+from shared_events.kafka.dead_letters.writer import DeadLetterQueue
+from shared_events.kafka.observer import UNKNOWN_TYPE, NoObserver, Observer
 from shared_events.kafka.tracing import handling
 from shared_events.registry import EventRegistry
 
@@ -58,13 +58,13 @@ class EventConsumer:
         batch_wait_s: float = 0.005,
         poll_timeout_s: float = 0.5,
         commit_interval_s: float = 0.2,
-        registry: EventRegistry = CATALOG,
+        registry: EventRegistry = EVENT_REGISTRY,
         config_overrides: Mapping[str, Any] | None = None,
-        observer: DeliveryObserver | None = None,
+        observer: Observer | None = None,
         replayable_types: Collection[str] = (),
     ) -> None:
         self.group_id = group_id
-        self.observer: DeliveryObserver = observer or NoObserver()
+        self.observer: Observer = observer or NoObserver()
         self.topics = list(topics)
         self.handlers = dict(handlers)
         self.session_factory = session_factory
@@ -183,7 +183,6 @@ class EventConsumer:
             except Exception as error:
                 self._on_batch_failure(consumer, intakes, error)
                 return None
-            self._after_commit([intake.record for intake in to_apply])
         batched = {id(intake) for intake in to_apply} if len(to_apply) > 1 else set()
         for intake in intakes:
             self._finish(consumer, intake, applied=id(intake) in batched)
@@ -244,7 +243,6 @@ class EventConsumer:
             self.observer.handled(self.group_id, _event_type(intake.record), "failed")
             self._retries.failed(intake.record, error, intake.record.log_fields(self.group_id))
             return
-        self._after_commit([intake.record])
 
     def _apply(self, intakes: Sequence[Intake]) -> None:
         """Apply in one transaction (raising when it fails), then count it."""
@@ -305,10 +303,6 @@ class EventConsumer:
         )
         for intake in intakes:
             self._finish(consumer, intake, applied=False)
-
-    def _after_commit(self, records: list[ConsumedRecord]) -> None:
-        # Seam for tests: a crash here is "DB committed, offsets not yet committed".
-        pass
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._joined = True

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared_events.contracts.event import Event
 from shared_events.envelope import Envelope
-from shared_events.kafka.outbox import write_staged
+from shared_events.kafka.publishing.outbox import write_staged
 
 BatchHandler = Callable[[Sequence[Envelope[Any]], Session], None]
 """Applies events of one type, each of a different key, on the session it is given.

@@ -1,4 +1,4 @@
-"""Start-up gate of the delivery loops: they start once PostgreSQL and Kafka both answer."""
+"""Start-up gate of the background loops: they start once PostgreSQL and Kafka both answer."""
 
 import threading
 import time
@@ -12,9 +12,9 @@ from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, Table, literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared_events.kafka.backoff import Backoff
 from shared_events.kafka.connection import KafkaTarget, client_config
-from shared_events.kafka.worker import DeliveryWorker
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.runtime.threads import LoopThreads
 
 log = structlog.get_logger(__name__)
 
@@ -135,22 +135,22 @@ class StartupGate:
             self._stop.wait(delay)
 
 
-class Delivery:
-    """A service's delivery loops (outbox relay, event consumer) behind the start-up gate."""
+class BackgroundWork:
+    """A service's background work (relay, consumer, own loops) behind the start-up gate."""
 
     def __init__(
-        self, worker: DeliveryWorker, engine: Engine, outbox: Table, bootstrap_servers: KafkaTarget
+        self, threads: LoopThreads, engine: Engine, outbox: Table, bootstrap_servers: KafkaTarget
     ) -> None:
-        self.worker = worker
+        self.threads = threads
         # The outbox table doubles as the check that the service's migrations have run.
         probes: dict[str, Probe] = {"database": database_probe(engine, outbox)}
-        if worker.consumer is not None or worker.relay is not None:
+        if threads.consumer is not None or threads.relay is not None:
             probes["kafka"] = KafkaProbe(bootstrap_servers)
-        self.gate = StartupGate(probes, worker.start)
+        self.gate = StartupGate(probes, threads.start)
 
     def readiness(self) -> dict[str, bool]:
         """`/health/ready` parts: each dependency answering, each loop started and healthy."""
-        loops = {part: self.gate.opened and ok for part, ok in self.worker.readiness().items()}
+        loops = {part: self.gate.opened and ok for part, ok in self.threads.readiness().items()}
         return {**self.gate.checks(), **loops}
 
     def start(self) -> None:
@@ -160,20 +160,20 @@ class Delivery:
     def stop(self) -> bool:
         """Finish the in-flight batch, commit offsets, leave the group, flush; False if hung."""
         self.gate.close()
-        return self.worker.stop()
+        return self.threads.stop()
 
     def run_until(self, stop: threading.Event) -> bool:
         """Run without a web app until `stop` is set or a loop dies; True if stopped and drained."""
         self.start()
         while not stop.wait(1.0):
-            if self.gate.opened and not self.worker.alive:
-                log.error("a delivery loop died; stopping", parts=self.worker.readiness())
+            if self.gate.opened and not self.threads.alive:
+                log.error("a delivery loop died; stopping", parts=self.threads.readiness())
                 break
         return self.stop() and stop.is_set()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Delivery for the life of a web app (its lifespan): start, then drain on shutdown."""
+        """The work for the life of a web app (its lifespan): start, then drain on shutdown."""
         self.start()
         try:
             yield

@@ -6,8 +6,8 @@ from typing import Any
 from shared_events.envelope import Envelope
 from shared_events.errors import DecodeError
 from shared_events.kafka.codec import decode
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.dead_letter import UNDECODABLE, UNREADABLE_RECORD
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.dead_letters.writer import UNDECODABLE, UNREADABLE_RECORD
 from shared_events.registry import EventRegistry
 
 

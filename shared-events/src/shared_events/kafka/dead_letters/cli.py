@@ -1,9 +1,9 @@
-"""List, show and replay dead letters: `python -m shared_events.kafka.dlq list|show|replay`.
+"""List, show and replay dead letters: `python -m shared_events.kafka.dead_letters ...`.
 
-python -m shared_events.kafka.dlq list --group payment-service --reason invalid_payload
-python -m shared_events.kafka.dlq show --group payment-service 0@12
-python -m shared_events.kafka.dlq replay --group payment-service 0@12 3@4
-python -m shared_events.kafka.dlq replay --group payment-service --reason handler_failed
+python -m shared_events.kafka.dead_letters list --group payment-service --reason invalid_payload
+python -m shared_events.kafka.dead_letters show --group payment-service 0@12
+python -m shared_events.kafka.dead_letters replay --group payment-service 0@12 3@4
+python -m shared_events.kafka.dead_letters replay --group payment-service --reason handler_failed
 
 The connection's security comes from KAFKA_* variables (KAFKA_SECURITY_PROTOCOL, ...), or a
 service's own with --env-prefix PAYMENT_ (PAYMENT_KAFKA_*, e.g. in the service's pod).
@@ -26,7 +26,7 @@ from shared_events.kafka.connection import (
     add_connection_arguments,
     connection_from_arguments,
 )
-from shared_events.kafka.dead_letters import (
+from shared_events.kafka.dead_letters.reader import (
     DeadLetter,
     DeadLetterError,
     read_dead_letters,
@@ -35,7 +35,7 @@ from shared_events.kafka.dead_letters import (
 )
 from shared_events.topics import dead_letter_topic
 
-PROG = "python -m shared_events.kafka.dlq"
+PROG = "python -m shared_events.kafka.dead_letters"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -154,7 +154,3 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return int(text)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

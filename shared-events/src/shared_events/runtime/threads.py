@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from shared_events.kafka.consumer import EventConsumer
-from shared_events.kafka.relay import OutboxRelay
+from shared_events.kafka.consuming.consumer import EventConsumer
+from shared_events.kafka.publishing.relay import OutboxRelay
 
 log = structlog.get_logger(__name__)
 
@@ -15,7 +15,7 @@ Loop = Callable[[threading.Event], None]
 """A background loop of a service: runs until the event is set, then returns."""
 
 
-class DeliveryWorker:
+class LoopThreads:
     """Starts the relay, the consumer and the service's own `loops` beside a web app.
 
     On stop each loop finishes what it is doing (the consumer its batch and offsets) and the
@@ -34,11 +34,6 @@ class DeliveryWorker:
         self.loops = dict(loops or {})
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-
-    @property
-    def ready(self) -> bool:
-        """Whether the consumer has joined its group and the relay loop runs, both healthy."""
-        return self.alive and all(self.readiness().values())
 
     def readiness(self) -> dict[str, bool]:
         """Each loop this worker runs -> whether it is running healthy (consumer also assigned)."""
@@ -83,7 +78,7 @@ class DeliveryWorker:
             try:
                 loop(self._stop)
             except Exception:
-                # Surfaced through `alive`/`ready`; the service's readiness probe fails.
+                # Surfaced through `alive`/`readiness`; the service's readiness probe fails.
                 log.exception("delivery loop crashed", thread=name)
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)

@@ -13,8 +13,8 @@ from shared_events.kafka.codec import (
     header,
 )
 from shared_events.kafka.connection import KafkaTarget, client_config
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.dead_letter import (
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.dead_letters.writer import (
     CONSUMER_HEADER,
     DLQ_HEADER_PREFIX,
     ERROR_HEADER,
@@ -25,7 +25,7 @@ from shared_events.kafka.dead_letter import (
     REASON_HEADER,
     VALUE_OMITTED_HEADER,
 )
-from shared_events.kafka.producer import (
+from shared_events.kafka.publishing.producer import (
     OutgoingRecord,
     delivery_timeout_s,
     produce_and_flush,

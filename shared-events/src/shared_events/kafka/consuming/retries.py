@@ -7,11 +7,15 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaException
 
-from shared_events.kafka.backoff import Backoff
-from shared_events.kafka.consumed import ConsumedRecord
-from shared_events.kafka.dead_letter import HANDLER_FAILED, DeadLetterFailed, DeadLetterQueue
-from shared_events.kafka.failures import Failure, classify
-from shared_events.kafka.intake import describe
+from shared_events.kafka.consuming.backoff import Backoff
+from shared_events.kafka.consuming.failures import Failure, classify
+from shared_events.kafka.consuming.intake import describe
+from shared_events.kafka.consuming.records import ConsumedRecord
+from shared_events.kafka.dead_letters.writer import (
+    HANDLER_FAILED,
+    DeadLetterFailed,
+    DeadLetterQueue,
+)
 
 log = structlog.get_logger(__name__)
 
