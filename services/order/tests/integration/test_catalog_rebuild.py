@@ -12,8 +12,14 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +28,7 @@ from order_service.settings import Settings
 from order_service.tables import catalog, processed_events
 from shared_events import ProductUpserted, new_envelope
 from shared_events.kafka.codec import encode
-from shared_events.topics import INVENTORY_EVENTS, PRODUCT_CATALOG
+from shared_events.topics import INVENTORY_EVENTS, PRODUCT_CATALOG, dead_letter_topic
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +85,19 @@ def whole_catalog(engine: Engine) -> set[Row]:
 
 @contextmanager
 def consuming(bootstrap: str, group: str, sessions: sessionmaker[Session]) -> Iterator[None]:
-    """The service's consumer running in `group` until the block ends (offsets committed)."""
+    """The service's consumer running in `group` until the block ends (offsets committed).
+
+    The group gets its dead-letter topic, as provisioning gives the service's own: whatever
+    else the saga topics hold (poison records of other tests) is dead-lettered, not retried
+    against a topic that is not there.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(dead_letter_topic(group), 1, 1)]).values():
+        try:
+            future.result(timeout=15)
+        except KafkaException as error:  # the same group again: its topic is there
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
     settings = Settings(kafka_bootstrap_servers=bootstrap, consumer_group=group)
     consumer = default_consumer(settings, sessions)
     stop = threading.Event()
