@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.orm import Session
 
-from shared_events import Envelope, Event, new_envelope
+from shared_events import Envelope, Event, EventRegistry, new_envelope
 from shared_events.kafka import decode
 from shared_events.kafka.outbox import outbox_table, write_staged
 from shared_events.runtime.unit_of_work import Envelopes, SessionUnitOfWork, UnitOfWork
@@ -128,6 +128,7 @@ class Things:
 
 
 OUTBOX = outbox_table(MetaData(), "unused")
+REGISTRY = EventRegistry([Step])
 
 
 class SqlThings(SessionUnitOfWork[Thing]):
@@ -192,7 +193,7 @@ def _rows(db: Any) -> list[Envelope[Event]]:
     outbox = db.outbox
     with db.sessions() as session:
         values = session.scalars(select(outbox.c.value).order_by(outbox.c.id))
-        return [decode(value) for value in values]
+        return [decode(value, registry=REGISTRY) for value in values]
 
 
 @pytest.mark.integration
