@@ -38,6 +38,24 @@ class Aggregate(Protocol):
 A = TypeVar("A", bound=Aggregate)
 
 
+class Atomic(Protocol):
+    """What a handler needs of any unit of work: `with uow:`, then one `commit()`.
+
+    Each service's handlers declare their `UnitOfWork` protocol as this plus its repositories.
+    """
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
 class Envelopes:
     """Wraps the events of one unit of work: `producer` on each, caused by `causes`.
 
@@ -59,24 +77,13 @@ class Envelopes:
 
 class UnitOfWork(ABC, Generic[A]):
     """One atomic change: `commit()` persists it and stages the envelopes of the events the
-    aggregates recorded, together; where they go is the subclass's (`_stage`, `_finish`)."""
+    aggregates recorded, together; where they go, and `with`, are the subclass's."""
 
     service: ClassVar[str]
     """The producer stamped on every envelope."""
 
     def __init__(self, *, causes: Sequence[Envelope[Event]] = ()) -> None:
         self._envelopes = Envelopes(self.service, causes)
-
-    @abstractmethod
-    def __enter__(self) -> Self: ...
-
-    @abstractmethod
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
     def commit(self) -> None:
         """Persist what changed and stage the events it caused; commit if the transaction
