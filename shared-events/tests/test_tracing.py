@@ -2,6 +2,8 @@
 
 import json
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
@@ -22,6 +24,7 @@ from shared_events.kafka.tables import outbox_table
 from shared_events.kafka.tracing import context_of, handling, publish_span, with_trace_headers
 from shared_events.runtime.logs import configure_json_logging
 from shared_events.runtime.telemetry import tracing_wanted
+from shared_events.runtime.unit_of_work import SessionUnitOfWork
 
 EXPORTED = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -175,3 +178,36 @@ def test_log_lines_inside_a_span_carry_its_trace_and_span_ids(capsys) -> None:
 )
 def test_tracing_is_on_only_when_the_environment_names_a_collector(environ, wanted) -> None:
     assert tracing_wanted(environ) is wanted
+
+
+def test_a_riding_unit_of_work_stages_follow_ups_under_their_causes_spans(monkeypatch) -> None:
+    @dataclass(eq=False)
+    class Thing:
+        ref: str
+        events: list[Event] = field(default_factory=list)
+
+    class Things(SessionUnitOfWork[Thing]):
+        service = "svc"
+        outbox = OUTBOX.table
+
+        def _start(self, session: Session) -> None:
+            self.seen: list[Thing] = []
+
+        def _aggregates(self) -> Iterable[Thing]:
+            return self.seen
+
+    staged = []
+    add = Outbox.add
+    monkeypatch.setattr(Outbox, "add", lambda self, s, e: staged.append(add(self, s, e)))
+    with tracer.start_as_current_span("producer a") as a:
+        headers_a = [("traceparent", _traceparent(a).encode())]
+    [cause] = envelopes(["a"])
+
+    with handling("g", [(_record(headers_a), cause)]), Session() as session:
+        with Things.riding(session, [cause]) as uow:
+            uow.seen.append(Thing("a", [Probe(ref="a", seq=1)]))
+            uow.commit()
+
+    (process,) = _spans("process TracingProbe")
+    [record] = staged
+    assert header(record.headers, "traceparent").split("-")[2] == f"{process.context.span_id:016x}"

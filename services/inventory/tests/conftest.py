@@ -13,9 +13,11 @@ from uuid import UUID
 
 import pytest
 
+from inventory_service import SERVICE
 from inventory_service.domain import Order, Product
 from inventory_service.handlers import ProductExists, ReservationView
-from shared_events import Event
+from shared_events import Envelope, Event
+from shared_events.runtime.unit_of_work import UnitOfWork
 
 
 class FakeProductRepository:
@@ -100,23 +102,33 @@ class FakeOrderRepository:
 _NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-class FakeUnitOfWork:
-    """A unit of work over dicts; `published` holds the events of every commit, in order."""
+class FakeUnitOfWork(UnitOfWork[Product | Order]):
+    """Committed state in dicts; each `with` works on copies that only `commit()` keeps.
 
-    def __init__(self) -> None:
-        self.committed_products: dict[str, Product] = {}
-        self.committed_orders: dict[UUID, Order] = {}
-        self.stamps: dict[tuple[UUID, str], datetime] = {}
-        self.published: list[Event] = []
-        self.commits = 0
-        self._fresh()
+    `riding(causes)` is a unit of work on the same state whose events follow `causes`, as
+    the consumer's is; envelopes are built as the SQL unit of work builds them.
+    """
 
-    def _fresh(self) -> None:
-        self.products = FakeProductRepository(self.committed_products)
-        self.orders = FakeOrderRepository(self.committed_orders, self.stamps)
+    service = SERVICE
+
+    def __init__(
+        self, *, causes: Sequence[Envelope[Event]] = (), root: "FakeUnitOfWork | None" = None
+    ) -> None:
+        super().__init__(causes=causes)
+        self._root = root or self
+        if root is None:
+            self.committed_products: dict[str, Product] = {}
+            self.committed_orders: dict[UUID, Order] = {}
+            self.stamps: dict[tuple[UUID, str], datetime] = {}
+            self.outbox: list[Envelope[Event]] = []
+            self.commits = 0
+        self._start()
+
+    def riding(self, causes: Sequence[Envelope[Event]]) -> "FakeUnitOfWork":
+        return FakeUnitOfWork(causes=causes, root=self._root)
 
     def __enter__(self) -> Self:
-        self._fresh()
+        self._start()
         return self
 
     def __exit__(
@@ -125,33 +137,50 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._fresh()  # whatever was not committed is gone
+        self._start()  # whatever was not committed is gone with the working copies
 
-    def commit(self) -> None:
-        aggregates: list[Product | Order] = [*self.products.seen, *self.orders.seen]
-        for aggregate in aggregates:
-            self.published.extend(aggregate.events)
-            aggregate.events.clear()
-        self.committed_products.update(copy.deepcopy(self.products.staged))
-        self.committed_orders.update(copy.deepcopy(self.orders.staged))
-        self.commits += 1
-        self._fresh()
+    def _start(self) -> None:
+        root = self._root
+        self.products = FakeProductRepository(root.committed_products)
+        self.orders = FakeOrderRepository(root.committed_orders, root.stamps)
+
+    def _aggregates(self) -> Iterable[Product | Order]:
+        return [*self.products.seen, *self.orders.seen]
+
+    def _stage(self, envelopes: Sequence[Envelope[Event]]) -> None:
+        self._staged = list(envelopes)
+
+    def _finish(self) -> None:
+        root = self._root
+        root.committed_products.update(copy.deepcopy(self.products.staged))
+        root.committed_orders.update(copy.deepcopy(self.orders.staged))
+        root.outbox.extend(self._staged)
+        root.commits += 1
+        self._start()
 
     # -- test helpers -----------------------------------------------------------------------
 
     def product(self, sku: str) -> Product:
-        return self.committed_products[sku]
+        return self._root.committed_products[sku]
 
     def order(self, order_id: UUID) -> Order:
-        return self.committed_orders[order_id]
+        return self._root.committed_orders[order_id]
 
     def stock(self, sku: str) -> tuple[int, int]:
         """(available, reserved) of a committed product."""
-        product = self.committed_products[sku]
+        product = self._root.committed_products[sku]
         return product.available, product.reserved
 
+    def published(self, event_type: str | None = None) -> list[Envelope[Event]]:
+        """Events staged in the outbox, optionally of one type."""
+        return [e for e in self._root.outbox if event_type in (None, e.event_type)]
+
+    def payloads(self) -> list[Event]:
+        """The events staged in the outbox, out of their envelopes."""
+        return [envelope.payload for envelope in self._root.outbox]
+
     def published_types(self) -> list[str]:
-        return [event.event_type for event in self.published]
+        return [envelope.event_type for envelope in self._root.outbox]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from order_service import SERVICE
 from order_service.domain import CatalogEntry, IdempotencyRecord, Order, OrderStatus
 from shared_events import (
     Envelope,
@@ -25,6 +26,7 @@ from shared_events import (
     ReservedItem,
     new_envelope,
 )
+from shared_events.runtime.unit_of_work import UnitOfWork
 
 
 class FakeOrderRepository:
@@ -117,20 +119,35 @@ class FakeIdempotencyKeyRepository:
         return None
 
 
-class FakeUnitOfWork:
-    """Committed state in dicts; each `with` works on a copy that only `commit()` keeps."""
+class FakeUnitOfWork(UnitOfWork[Order]):
+    """Committed state in dicts; each `with` works on a copy that only `commit()` keeps.
 
-    def __init__(self) -> None:
-        self.committed_orders: dict[UUID, Order] = {}
-        self.committed_catalog: dict[str, CatalogEntry] = {}
-        self.committed_keys: dict[str, IdempotencyRecord] = {}
-        self.outbox: list[Envelope[Event]] = []
-        self.commits = 0
+    `riding(causes)` is a unit of work on the same state whose events follow `causes`, as
+    the consumer's is; envelopes are built as the SQL unit of work builds them.
+    """
+
+    service = SERVICE
+
+    def __init__(
+        self, *, causes: Sequence[Envelope[Event]] = (), root: "FakeUnitOfWork | None" = None
+    ) -> None:
+        super().__init__(causes=causes)
+        self._root = root or self
+        if root is None:
+            self.committed_orders: dict[UUID, Order] = {}
+            self.committed_catalog: dict[str, CatalogEntry] = {}
+            self.committed_keys: dict[str, IdempotencyRecord] = {}
+            self.outbox: list[Envelope[Event]] = []
+            self.commits = 0
+
+    def riding(self, causes: Sequence[Envelope[Event]]) -> "FakeUnitOfWork":
+        return FakeUnitOfWork(causes=causes, root=self._root)
 
     def __enter__(self) -> Self:
-        self._orders = copy.deepcopy(self.committed_orders)
-        self._catalog = dict(self.committed_catalog)
-        self._keys = dict(self.committed_keys)
+        root = self._root
+        self._orders = copy.deepcopy(root.committed_orders)
+        self._catalog = dict(root.committed_catalog)
+        self._keys = dict(root.committed_keys)
         self.orders = FakeOrderRepository(self._orders)
         self.catalog = FakeCatalogRepository(self._catalog)
         self.idempotency_keys = FakeIdempotencyKeyRepository(self._keys)
@@ -144,22 +161,30 @@ class FakeUnitOfWork:
     ) -> None:
         pass
 
-    def commit(self) -> None:
-        for order in self.orders.seen():
-            self.outbox.extend(order.pending_events)
-            order.pending_events.clear()
-        self.committed_orders = copy.deepcopy(self._orders)
-        self.committed_catalog = dict(self._catalog)
-        self.committed_keys = dict(self._keys)
-        self.commits += 1
+    def _aggregates(self) -> Iterable[Order]:
+        return self.orders.seen()
+
+    def _caused(self, order: Order, envelope: Envelope[Event]) -> None:
+        order.caused(envelope)
+
+    def _stage(self, envelopes: Sequence[Envelope[Event]]) -> None:
+        self._staged = list(envelopes)
+
+    def _finish(self) -> None:
+        root = self._root
+        root.outbox.extend(self._staged)
+        root.committed_orders = copy.deepcopy(self._orders)
+        root.committed_catalog = dict(self._catalog)
+        root.committed_keys = dict(self._keys)
+        root.commits += 1
 
     def order(self, order_id: UUID) -> Order:
         """The committed state of an order."""
-        return self.committed_orders[order_id]
+        return self._root.committed_orders[order_id]
 
     def published(self, event_type: str | None = None) -> list[Envelope[Event]]:
         """Events staged in the outbox, optionally of one type."""
-        return [e for e in self.outbox if event_type in (None, e.event_type)]
+        return [e for e in self._root.outbox if event_type in (None, e.event_type)]
 
 
 class SagaEvents:

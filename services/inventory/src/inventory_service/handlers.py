@@ -3,12 +3,12 @@
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from inventory_service.domain import Line, Order, Product, ReservationStatus
 from shared_events import Envelope, OrderCancelled, OrderCreated, PaymentProcessed
+from shared_events.runtime.unit_of_work import Atomic
 
 
 class ProductRepository(Protocol):
@@ -33,21 +33,13 @@ class OrderRepository(Protocol):
     def reservations(self, order_id: UUID) -> list["ReservationView"]: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Atomic, Protocol):
     """One atomic change: repositories plus a commit that also stages the events caused."""
 
     @property
     def products(self) -> ProductRepository: ...
     @property
     def orders(self) -> OrderRepository: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    def commit(self) -> None: ...
 
 
 class ProductExists(Exception):

@@ -83,7 +83,7 @@ def test_a_put_waits_for_the_page_being_published(
         with sessions() as other:
             other.execute(text("SET LOCAL lock_timeout = '200ms'"))
             with pytest.raises(OperationalError, match="lock timeout"):
-                put(SqlUnitOfWork(session=other), name, "Apricot", 130)
+                put(SqlUnitOfWork.riding(other, ()), name, "Apricot", 130)
             other.rollback()
 
 

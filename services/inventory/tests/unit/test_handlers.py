@@ -34,7 +34,7 @@ def apply(uow: FakeUow, step: str, order_id: UUID, items: tuple[Line, ...]) -> N
 def stocked(fake_uow: FakeUow) -> FakeUow:
     put(fake_uow, "A", 5)
     put(fake_uow, "B", 2)
-    fake_uow.published.clear()
+    fake_uow.outbox.clear()
     return fake_uow
 
 
@@ -122,12 +122,12 @@ def test_queries_return_products_and_reservations(stocked: FakeUow) -> None:
 def test_order_created_then_paid_reserves_every_item(stocked: FakeUow) -> None:
     order_id = uuid4()
     apply(stocked, CREATED, order_id, ITEMS)
-    assert stocked.published == []
+    assert stocked.payloads() == []
 
     apply(stocked, PAID, order_id, ())
 
     assert (stocked.stock("A"), stocked.stock("B")) == ((3, 2), (1, 1))
-    [event] = stocked.published
+    [event] = stocked.payloads()
     assert isinstance(event, ItemsReserved)
     assert event.order_id == order_id
 
@@ -137,7 +137,7 @@ def test_payment_seen_before_order_created_reserves_when_the_items_arrive(
 ) -> None:
     order_id = uuid4()
     apply(stocked, PAID, order_id, ())
-    assert stocked.published == []
+    assert stocked.payloads() == []
     assert stocked.order(order_id).paid
 
     apply(stocked, CREATED, order_id, ITEMS)
@@ -160,7 +160,7 @@ def test_a_short_sku_reserves_nothing_and_publishes_out_of_stock(stocked: FakeUo
     apply(stocked, PAID, order_id, ())
 
     assert (stocked.stock("A"), stocked.stock("B")) == ((5, 0), (2, 0))
-    assert stocked.published == [
+    assert stocked.payloads() == [
         InventoryFailed(order_id=order_id, reason=InventoryFailureReason.OUT_OF_STOCK, skus=("B",))
     ]
     assert handlers.list_reservations(order_id, stocked) == []
@@ -171,7 +171,7 @@ def test_an_unknown_sku_reserves_nothing_and_publishes_unknown_sku(stocked: Fake
     apply(stocked, PAID, order_id, ())
     apply(stocked, CREATED, order_id, (Line("A", 1), Line("ZZ", 1)))
 
-    assert stocked.published == [
+    assert stocked.payloads() == [
         InventoryFailed(order_id=order_id, reason=InventoryFailureReason.UNKNOWN_SKU, skus=("ZZ",))
     ]
     assert stocked.stock("A") == (5, 0)
@@ -219,7 +219,7 @@ def test_cancelled_order_releases_stock(stocked: FakeUow) -> None:
     apply(stocked, CANCELLED, order_id, ())
 
     assert (stocked.stock("A"), stocked.stock("B")) == ((5, 0), (2, 0))
-    assert stocked.published[-1] == ItemsReleased(order_id=order_id)
+    assert stocked.payloads()[-1] == ItemsReleased(order_id=order_id)
     statuses = {r.status for r in handlers.list_reservations(order_id, stocked)}
     assert statuses == {ReservationStatus.RELEASED}
 
@@ -238,7 +238,7 @@ def test_cancel_seen_before_payment_means_the_payment_reserves_nothing(stocked: 
     for step in (CREATED, CANCELLED, PAID):
         apply(stocked, step, order_id, ITEMS)
 
-    assert stocked.published == []
+    assert stocked.payloads() == []
     assert stocked.stock("A") == (5, 0)
     assert stocked.order(order_id).cancelled
 
@@ -258,7 +258,7 @@ def test_cancel_of_an_order_never_seen_is_remembered(stocked: FakeUow) -> None:
     apply(stocked, CANCELLED, order_id, ())
 
     assert stocked.order(order_id).cancelled
-    assert stocked.published == []
+    assert stocked.payloads() == []
 
 
 @pytest.mark.parametrize("steps", list(itertools.permutations([CREATED, PAID, CANCELLED])))
@@ -285,7 +285,7 @@ def test_any_sequence_with_redeliveries_keeps_the_stock_invariants(
     uow = fake_uow_factory()
     put(uow, "A", 5)
     put(uow, "B", 2)
-    uow.published.clear()
+    uow.outbox.clear()
     order_id = uuid4()
 
     for step in steps:

@@ -21,13 +21,13 @@ def test_every_product_is_published_as_it_is_now_page_by_page(fake_uow: FakeUow)
     for sku, price in [("E", 5), ("A", 1), ("C", 3), ("B", 2), ("D", 4)]:
         put(fake_uow, sku, price)
     put(fake_uow, "A", 10)  # the current price is the one published
-    fake_uow.published.clear()
+    fake_uow.outbox.clear()
     commits = fake_uow.commits
 
     staged = handlers.publish_catalog(handlers.PublishCatalog(page_size=2), fake_uow)
 
     assert staged == 5
-    assert fake_uow.published == [
+    assert fake_uow.payloads() == [
         ProductUpserted(sku=sku, name=f"name {sku}", price_cents=price)
         for sku, price in [("A", 10), ("B", 2), ("C", 3), ("D", 4), ("E", 5)]
     ]
@@ -37,10 +37,10 @@ def test_every_product_is_published_as_it_is_now_page_by_page(fake_uow: FakeUow)
 def test_a_full_last_page_ends_with_an_empty_one(fake_uow: FakeUow) -> None:
     put(fake_uow, "A", 1)
     put(fake_uow, "B", 2)
-    fake_uow.published.clear()
+    fake_uow.outbox.clear()
 
     assert handlers.publish_catalog(handlers.PublishCatalog(page_size=2), fake_uow) == 2
-    assert [e.sku for e in fake_uow.published if isinstance(e, ProductUpserted)] == ["A", "B"]
+    assert [e.sku for e in fake_uow.payloads() if isinstance(e, ProductUpserted)] == ["A", "B"]
 
 
 def test_publishing_changes_no_stock(fake_uow: FakeUow) -> None:
@@ -55,7 +55,7 @@ def test_publishing_changes_no_stock(fake_uow: FakeUow) -> None:
 
 def test_an_empty_catalog_publishes_nothing(fake_uow: FakeUow) -> None:
     assert handlers.publish_catalog(handlers.PublishCatalog(), fake_uow) == 0
-    assert fake_uow.published == []
+    assert fake_uow.payloads() == []
 
 
 def test_a_page_holds_at_least_one_product(fake_uow: FakeUow) -> None:

@@ -51,7 +51,7 @@ def saga_events(order_id: UUID) -> dict[str, Envelope[Event]]:
 @pytest.fixture
 def stocked(fake_uow: FakeUow) -> FakeUow:
     handlers.upsert_product(handlers.UpsertProduct("A", "apple", 100, 5), fake_uow)
-    fake_uow.published.clear()
+    fake_uow.outbox.clear()
     return fake_uow
 
 

@@ -12,8 +12,8 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from order_service import SERVICE
 from order_service.bootstrap import bootstrap, upgrade_schema
-from order_service.domain import SERVICE
 from order_service.settings import Settings
 from shared_events.runtime.logs import configure_json_logging
 from shared_events.runtime.startup import retry_while_unreachable

@@ -1,8 +1,8 @@
-"""Consumed events -> handlers: the EventConsumer's dispatch table.
+"""Consumed events -> set-based handlers, each riding on the consumer's batch transaction.
 
-The consumer owns the batch transaction (the inbox rows commit with the handlers' effects
-and the outbox rows they stage); each handler gets one wave's events of its type, one per
-order, and a unit of work riding on that transaction.
+The EventConsumer owns the transaction (it records the batch's events as processed in it,
+writes the outbox rows the handlers staged and commits); each handler gets one wave's events
+of its type, one per order, and its new events follow them.
 
 The catalog comes from `product-catalog` (compacted: every product's latest record), and from
 `inventory-events`, where inventory releases before shared-events 2.4.0 wrote it; the upsert

@@ -1,4 +1,4 @@
-"""Repositories over the `orders` schema and the SQL unit of work that commits them.
+"""Repositories over the `orders` schema.
 
 Statements are set-based: N orders load with one statement per table and save with one
 UPDATE and one INSERT, whatever N is; rows travel as one array parameter per column
@@ -7,7 +7,7 @@ UPDATE and one INSERT, whatever N is; rows travel as one array parameter per col
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, Row, any_, func, literal, select, update
@@ -24,7 +24,7 @@ from order_service.domain import (
     OrderStatus,
 )
 from order_service.tables import catalog, idempotency_keys, order_history, order_items, orders
-from shared_events import CancelReason, Envelope, Event
+from shared_events import CancelReason
 from shared_events.kafka.rows import array, unnest
 
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL]
@@ -53,10 +53,78 @@ class SqlOrderRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._seen: dict[UUID, Order] = {}
+        self._new: dict[UUID, Order] = {}
+        self._changed: dict[UUID, Order] = {}
         self._stored_history: dict[UUID, int] = {}
         """Order -> how many of its history entries (a prefix: history only grows) are stored."""
 
     def add(self, order: Order) -> None:
+        """Take a new order: written with its items and history at `persist`."""
+        self._new[order.order_id] = self._seen[order.order_id] = order
+
+    def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
+        return self.get_many([order_id], for_update=for_update).get(order_id)
+
+    def get_many(self, order_ids: Sequence[UUID], *, for_update: bool = False) -> dict[UUID, Order]:
+        """The orders that exist among `order_ids`; `for_update` locks them, in id order."""
+        ids = list(dict.fromkeys(order_ids))
+        query = (
+            select(orders)
+            .where(orders.c.order_id == any_(array(ids, orders.c.order_id.type)))
+            .order_by(orders.c.order_id)
+        )
+        if for_update:
+            query = query.with_for_update()
+        found = {order.order_id: order for order in self._load(self._session.execute(query).all())}
+        self._seen.update(found)
+        return found
+
+    def save(self, order: Order) -> None:
+        self.save_many([order])
+
+    def save_many(self, changed: Sequence[Order]) -> None:
+        """Take changed orders: their status and new history entries are written at `persist`."""
+        self._changed.update((order.order_id, order) for order in changed)
+
+    def persist(self) -> None:
+        """Write the orders taken since the last call: one INSERT per new order, then the
+        status of the changed ones and their history entries not stored yet (two statements)."""
+        new = list(self._new.values())
+        changed = [o for i, o in self._changed.items() if i not in self._new]
+        self._new, self._changed = {}, {}
+        for order in new:
+            self._insert(order)
+        if changed:
+            self._update(changed)
+
+    def _update(self, changed: Sequence[Order]) -> None:
+        values = unnest(
+            orders,
+            order_id=[order.order_id for order in changed],
+            status=[order.status.value for order in changed],
+            cancel_reason=[o.cancel_reason.value if o.cancel_reason else None for o in changed],
+            updated_at=[order.updated_at for order in changed],
+        )
+        self._session.execute(
+            update(orders)
+            .where(orders.c.order_id == values.c.order_id)
+            .values(
+                status=values.c.status,
+                cancel_reason=values.c.cancel_reason,
+                updated_at=values.c.updated_at,
+            )
+        )
+        new_history = [
+            (order.order_id, entry)
+            for order in changed
+            for entry in order.history[self._stored_history.get(order.order_id, 0) :]
+        ]
+        if new_history:
+            self._session.execute(_insert_history(new_history))
+        for order in changed:
+            self._stored_history[order.order_id] = len(order.history)
+
+    def _insert(self, order: Order) -> None:
         """Insert a new order, its items and its history in one statement."""
         new_order = (
             insert(orders)
@@ -94,58 +162,6 @@ class SqlOrderRepository:
             )
         )
         self._stored_history[order.order_id] = len(order.history)
-        self._seen[order.order_id] = order
-
-    def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
-        return self.get_many([order_id], for_update=for_update).get(order_id)
-
-    def get_many(self, order_ids: Sequence[UUID], *, for_update: bool = False) -> dict[UUID, Order]:
-        """The orders that exist among `order_ids`; `for_update` locks them, in id order."""
-        ids = list(dict.fromkeys(order_ids))
-        query = (
-            select(orders)
-            .where(orders.c.order_id == any_(array(ids, orders.c.order_id.type)))
-            .order_by(orders.c.order_id)
-        )
-        if for_update:
-            query = query.with_for_update()
-        found = {order.order_id: order for order in self._load(self._session.execute(query).all())}
-        self._seen.update(found)
-        return found
-
-    def save(self, order: Order) -> None:
-        self.save_many([order])
-
-    def save_many(self, changed: Sequence[Order]) -> None:
-        """Store the orders' status and their history entries not stored yet (two statements)."""
-        changed = list({order.order_id: order for order in changed}.values())
-        if not changed:
-            return
-        values = unnest(
-            orders,
-            order_id=[order.order_id for order in changed],
-            status=[order.status.value for order in changed],
-            cancel_reason=[o.cancel_reason.value if o.cancel_reason else None for o in changed],
-            updated_at=[order.updated_at for order in changed],
-        )
-        self._session.execute(
-            update(orders)
-            .where(orders.c.order_id == values.c.order_id)
-            .values(
-                status=values.c.status,
-                cancel_reason=values.c.cancel_reason,
-                updated_at=values.c.updated_at,
-            )
-        )
-        new_history = [
-            (order.order_id, entry)
-            for order in changed
-            for entry in order.history[self._stored_history.get(order.order_id, 0) :]
-        ]
-        if new_history:
-            self._session.execute(_insert_history(new_history))
-        for order in changed:
-            self._stored_history[order.order_id] = len(order.history)
 
     def claim_overdue(self, placed_before: datetime, *, limit: int) -> list[Order]:
         """Lock up to `limit` open orders placed before `placed_before`, oldest first.
@@ -314,9 +330,3 @@ class SqlIdempotencyKeyRepository:
             select(idempotency_keys).where(idempotency_keys.c.key == record.key)
         ).one()
         return IdempotencyRecord(row.key, row.fingerprint, row.order_id)
-
-
-class OutboxWriter(Protocol):
-    """Stages an encoded event in the caller's transaction (written by `write_staged`)."""
-
-    def add(self, session: Session, envelope: Envelope[Event]) -> object: ...

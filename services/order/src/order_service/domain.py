@@ -1,7 +1,8 @@
 """The Order aggregate and the local catalog: status rules, no I/O.
 
-An order records the events it causes (`pending_events`) and a history entry for every
-event it produced or consumed; the unit of work writes the pending events to the outbox.
+An order records the events it causes (`events`, plain: the unit of work wraps each in its
+envelope) and a history entry for every event it consumed or caused; the unit of work adds
+those it caused, once wrapped (`caused`), and stages them in the outbox.
 """
 
 from collections.abc import Iterable
@@ -18,12 +19,8 @@ from shared_events import (
     OrderConfirmed,
     OrderCreated,
     OrderLine,
-    follow_up,
-    new_envelope,
     order_cancelled,
 )
-
-SERVICE: Final = "order"
 
 
 class OrderStatus(StrEnum):
@@ -119,26 +116,14 @@ class Order:
     created_at: datetime
     updated_at: datetime
     history: list[HistoryEntry] = field(default_factory=list)
-    pending_events: list[Envelope[Event]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
     @classmethod
     def place(
         cls, order_id: UUID, customer_id: str, items: tuple[OrderItem, ...], currency: str
     ) -> "Order":
         """A new PENDING order, recording `OrderCreated`."""
-        created = new_envelope(
-            OrderCreated(
-                order_id=order_id,
-                customer_id=customer_id,
-                items=tuple(
-                    OrderLine(sku=i.sku, quantity=i.quantity, unit_price_cents=i.unit_price_cents)
-                    for i in items
-                ),
-                total_cents=sum(i.quantity * i.unit_price_cents for i in items),
-                currency=currency,
-            ),
-            producer=SERVICE,
-        )
+        now = _now()
         order = cls(
             order_id=order_id,
             customer_id=customer_id,
@@ -146,10 +131,21 @@ class Order:
             currency=currency,
             status=OrderStatus.PENDING,
             cancel_reason=None,
-            created_at=created.occurred_at,
-            updated_at=created.occurred_at,
+            created_at=now,
+            updated_at=now,
         )
-        order._emit(created)
+        order.events.append(
+            OrderCreated(
+                order_id=order_id,
+                customer_id=customer_id,
+                items=tuple(
+                    OrderLine(sku=i.sku, quantity=i.quantity, unit_price_cents=i.unit_price_cents)
+                    for i in items
+                ),
+                total_cents=order.total_cents,
+                currency=currency,
+            )
+        )
         return order
 
     @property
@@ -174,6 +170,11 @@ class Order:
         self.updated_at = _now()
         return True
 
+    def caused(self, event: Envelope[Event]) -> None:
+        """Add an event it recorded to the history, in the envelope it goes out in."""
+        self.history.append(_entry(event))
+        self.updated_at = max(self.updated_at, event.occurred_at)
+
     def payment_received(self, event: Envelope[Event]) -> None:
         """PaymentProcessed: a PENDING order has its money; any other status only notes it."""
         if self.record(event) and self.status is OrderStatus.PENDING:
@@ -183,21 +184,18 @@ class Order:
         """ItemsReserved: a live order is confirmed, even when payment news is still on its way."""
         if self.record(event) and not self.is_terminal:
             self.status = OrderStatus.CONFIRMED
-            self._emit(follow_up(event, OrderConfirmed(order_id=self.order_id), producer=SERVICE))
+            self.events.append(OrderConfirmed(order_id=self.order_id))
 
     def saga_failed(self, event: Envelope[Event], reason: CancelReason) -> None:
         """PaymentFailed / InventoryFailed: a live order is cancelled so others compensate."""
         if self.record(event) and not self.is_terminal:
-            cancelled = order_cancelled(self.order_id, reason)
-            self._cancel(reason, follow_up(event, cancelled, producer=SERVICE))
+            self._cancel(reason)
 
     def cancel_by_customer(self) -> bool:
         """Cancel from any status but CANCELLED (a CONFIRMED order gets compensated)."""
         if self.status is OrderStatus.CANCELLED:
             return False
-        reason = CancelReason.CUSTOMER_CANCELLED
-        cancelled = order_cancelled(self.order_id, reason)
-        self._cancel(reason, new_envelope(cancelled, producer=SERVICE))
+        self._cancel(CancelReason.CUSTOMER_CANCELLED)
         return True
 
     def time_out(self) -> bool:
@@ -207,19 +205,13 @@ class Order:
         """
         if self.is_terminal:
             return False
-        reason = CancelReason.TIMED_OUT
-        self._cancel(reason, new_envelope(order_cancelled(self.order_id, reason), producer=SERVICE))
+        self._cancel(CancelReason.TIMED_OUT)
         return True
 
-    def _cancel(self, reason: CancelReason, event: Envelope[Event]) -> None:
+    def _cancel(self, reason: CancelReason) -> None:
         self.status = OrderStatus.CANCELLED
         self.cancel_reason = reason
-        self._emit(event)
-
-    def _emit(self, event: Envelope[Event]) -> None:
-        self.pending_events.append(event)
-        self.history.append(_entry(event))
-        self.updated_at = max(self.updated_at, event.occurred_at)
+        self.events.append(order_cancelled(self.order_id, reason))
 
 
 def _entry(event: Envelope[Event]) -> HistoryEntry:

@@ -11,8 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID, uuid4
 
 import structlog
@@ -31,6 +30,7 @@ from shared_events import (
     ProductUpserted,
     SagaEvent,
 )
+from shared_events.runtime.unit_of_work import Atomic
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +70,7 @@ class IdempotencyKeyRepository(Protocol):
     def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Atomic, Protocol):
     """One transaction over the repositories; `commit()` also stages recorded events."""
 
     @property
@@ -79,15 +79,6 @@ class UnitOfWork(Protocol):
     def catalog(self) -> CatalogRepository: ...
     @property
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...
-
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    def commit(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

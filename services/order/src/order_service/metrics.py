@@ -14,8 +14,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from order_service import SERVICE
 from order_service.db import orders_by_status
-from order_service.domain import SERVICE, OrderStatus
+from order_service.domain import OrderStatus
 from order_service.unit_of_work import SAGAS_ENDED, SagaEnded
 from shared_events import CancelReason
 from shared_events.runtime.after_commit import on_commit

@@ -1,23 +1,18 @@
 """The order service's unit of work: one transaction over its repositories and outbox."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from sqlalchemy.orm import Session
 
-from order_service.db import (
-    OutboxWriter,
-    SqlCatalogRepository,
-    SqlIdempotencyKeyRepository,
-    SqlOrderRepository,
-)
-from order_service.tables import outbox as outbox_table
+from order_service import SERVICE, tables
+from order_service.db import SqlCatalogRepository, SqlIdempotencyKeyRepository, SqlOrderRepository
+from order_service.domain import Order
 from shared_events import CancelReason, Envelope, Event, OrderCancelled, OrderConfirmed
-from shared_events.kafka.publishing.outbox import Outbox, write_staged
 from shared_events.runtime.after_commit import note
+from shared_events.runtime.unit_of_work import SessionUnitOfWork
 
 SAGAS_ENDED: Final = "sagas_ended"
 """Where a transaction notes its `SagaEnded` facts; metrics count them once it commits."""
@@ -34,64 +29,31 @@ class SagaEnded:
     reason: CancelReason | None = None  # why it was cancelled
 
 
-class SqlUnitOfWork:
-    """One transaction: its own (HTTP) or the consumer's batch transaction it rides on.
+class SqlUnitOfWork(SessionUnitOfWork[Order]):
+    """Orders, the local catalog and idempotency keys; the orders write at commit, after
+    each has the events it caused in its history."""
 
-    `commit()` stages the events recorded by the orders it loaded in the outbox; owning
-    its transaction, it then writes them (one statement) and commits. Riding, it leaves
-    both to the consumer, which writes everything its batch staged before committing.
-    """
+    service = SERVICE
+    outbox = tables.outbox
 
     orders: SqlOrderRepository
     catalog: SqlCatalogRepository
     idempotency_keys: SqlIdempotencyKeyRepository
 
-    def __init__(
-        self,
-        session_factory: Callable[[], Session],
-        *,
-        outbox: OutboxWriter | None = None,
-        owns_transaction: bool = True,
-    ) -> None:
-        self._open = session_factory
-        self._outbox = outbox or Outbox(outbox_table)
-        self._owns_transaction = owns_transaction
+    def _start(self, session: Session) -> None:
+        self.orders = SqlOrderRepository(session)
+        self.catalog = SqlCatalogRepository(session)
+        self.idempotency_keys = SqlIdempotencyKeyRepository(session)
 
-    @classmethod
-    def riding(cls, session: Session, causes: Sequence[Envelope[Event]]) -> Self:
-        """A unit of work inside the consumer's batch transaction, which it never commits.
+    def _aggregates(self) -> Iterable[Order]:
+        return self.orders.seen()
 
-        `causes` (the consumed events) is taken for the signature every service shares; the
-        order domain wraps its own follow-up events (`follow_up`), so it needs none of them.
-        """
-        return cls(lambda: session, owns_transaction=False)
+    def _caused(self, order: Order, envelope: Envelope[Event]) -> None:
+        order.caused(envelope)
+        outcome = _OUTCOMES.get(envelope.event_type)
+        if outcome is not None:
+            reason = order.cancel_reason if outcome == "cancelled" else None
+            note(self.session, SAGAS_ENDED, SagaEnded(outcome, order.created_at, reason))
 
-    def __enter__(self) -> Self:
-        self.session = self._open()
-        self.orders = SqlOrderRepository(self.session)
-        self.catalog = SqlCatalogRepository(self.session)
-        self.idempotency_keys = SqlIdempotencyKeyRepository(self.session)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._owns_transaction:
-            self.session.rollback()  # a no-op after commit; undoes (and unstages) anything else
-            self.session.close()
-
-    def commit(self) -> None:
-        for order in self.orders.seen():
-            for event in order.pending_events:
-                self._outbox.add(self.session, event)
-                if event.event_type in _OUTCOMES:
-                    outcome = _OUTCOMES[event.event_type]
-                    reason = order.cancel_reason if outcome == "cancelled" else None
-                    note(self.session, SAGAS_ENDED, SagaEnded(outcome, order.created_at, reason))
-            order.pending_events.clear()
-        if self._owns_transaction:
-            write_staged(self.session)
-            self.session.commit()
+    def _persist(self) -> None:
+        self.orders.persist()

@@ -54,7 +54,7 @@ def test_an_added_order_reads_back_with_items_and_history(make_uow):
     assert (loaded.currency, loaded.total_cents) == ("EUR", 307)
     assert loaded.history == order.history
     assert loaded.created_at == order.created_at
-    assert loaded.pending_events == []
+    assert loaded.events == []
 
 
 def test_an_unknown_order_is_none(make_uow):

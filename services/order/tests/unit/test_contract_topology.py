@@ -2,9 +2,9 @@
 
 from sqlalchemy.orm import sessionmaker
 
+from order_service import SERVICE
 from order_service.bootstrap import default_consumer
 from order_service.consumer import HANDLERS, REPLAYABLE, TOPICS
-from order_service.domain import SERVICE
 from order_service.settings import Settings
 from shared_events.topology import service
 

@@ -23,7 +23,7 @@ APPLY = {
 
 def deliver(uow, *events):
     for event in events:
-        APPLY[event.event_type]([event], uow)
+        APPLY[event.event_type]([event], uow.riding([event]))
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_one_call_applies_each_order_s_event_and_skips_unknown_orders(uow, saga,
     events.append(saga.items_reserved(other.order_id))
 
     with capture_logs() as logs:
-        handlers.items_reserved(events, uow)
+        handlers.items_reserved(events, uow.riding(events))
 
     assert uow.commits == commits + 1
     assert status_of(uow, order) == status_of(uow, other) == (OrderStatus.CONFIRMED, None)

@@ -1,1 +1,6 @@
 """Payment service: its own domain, schema and Kafka consumers in the order saga."""
+
+from typing import Final
+
+SERVICE: Final = "payment"
+"""The service name stamped on every event it produces and every log line it writes."""

@@ -13,8 +13,8 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from payment_service import SERVICE
 from payment_service.bootstrap import Service, bootstrap, migrate
-from payment_service.envelopes import SERVICE
 from payment_service.settings import Settings
 from shared_events.runtime.logs import configure_json_logging
 from shared_events.runtime.startup import retry_while_unreachable

@@ -7,8 +7,7 @@ whole set. A single command is a set of one.
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 import structlog
@@ -21,6 +20,7 @@ from payment_service.domain import (
     UnknownAccount,
 )
 from shared_events import Envelope, OrderCancelled, OrderCreated
+from shared_events.runtime.unit_of_work import Atomic
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +57,7 @@ class OrderPayments(Protocol):
         """The order's charges and refunds, oldest first."""
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Atomic, Protocol):
     """One transaction: changes to what the repositories returned and the events they caused
     are written together by `commit`, or not at all."""
 
@@ -66,17 +66,6 @@ class UnitOfWork(Protocol):
 
     @property
     def orders(self) -> OrderPayments: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ batch durations, outbox backlog, relay latency, consumer lag and dead letters.
 
 from prometheus_client import CollectorRegistry
 
-from payment_service.envelopes import SERVICE
+from payment_service import SERVICE
 from shared_events.runtime.metrics import ServiceMetrics
 
 

@@ -14,7 +14,6 @@ from payment_service.domain import (
     OrderPayment,
 )
 from payment_service.handlers import UnitOfWork
-from payment_service.memory import MemoryStore, MemoryUnitOfWork
 from payment_service.tables import outbox
 from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import Event, PaymentFailureReason, PaymentProcessed
@@ -27,10 +26,10 @@ class Harness:
     published: Callable[[UUID], list[Event]]
 
 
-def _memory() -> Harness:
-    store = MemoryStore()
+def _memory(request: pytest.FixtureRequest) -> Harness:
+    store = request.getfixturevalue("uow")
     return Harness(
-        uow=lambda: MemoryUnitOfWork(store),
+        uow=lambda: store,
         published=lambda order_id: [
             e.payload for e in store.outbox if e.correlation_id == str(order_id)
         ],
@@ -53,7 +52,7 @@ def _sql(request: pytest.FixtureRequest) -> Harness:
 
 @pytest.fixture(params=["memory", pytest.param("sql", marks=pytest.mark.integration)])
 def harness(request: pytest.FixtureRequest) -> Harness:
-    return _memory() if request.param == "memory" else _sql(request)
+    return _memory(request) if request.param == "memory" else _sql(request)
 
 
 def _customer() -> str:

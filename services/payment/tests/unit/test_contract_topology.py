@@ -1,7 +1,7 @@
 """The contract's topology (shared_events.topology) describes this service's consumer."""
 
+from payment_service import SERVICE
 from payment_service.consumer import HANDLERS, TOPICS
-from payment_service.envelopes import SERVICE
 from shared_events.topology import service
 
 

@@ -1,5 +1,6 @@
 """An order the saga deadline cancelled (reason timed_out) is compensated like any other."""
 
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -13,7 +14,6 @@ from payment_service.handlers import (
     orders_cancelled,
     orders_created,
 )
-from payment_service.memory import MemoryStore, MemoryUnitOfWork
 from shared_events import (
     CancelReason,
     Envelope,
@@ -42,25 +42,27 @@ def _created(order_id: UUID, total: int = 300) -> Envelope[Event]:
     )
 
 
-def _deliver(store: MemoryStore, event: Envelope[Event]) -> None:
+FakeUow = Any  # FakeUnitOfWork from tests/conftest.py
+
+
+def _deliver(store: FakeUow, event: Envelope[Event]) -> None:
     handler = orders_created if event.event_type == "OrderCreated" else orders_cancelled
-    handler([event], MemoryUnitOfWork(store, causes=[event]))  # type: ignore[list-item]
+    handler([event], store.riding([event]))  # type: ignore[list-item]
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    store = MemoryStore()
-    open_account(OpenAccount("alice", 1000), MemoryUnitOfWork(store))
-    return store
+def store(uow: FakeUow) -> FakeUow:
+    open_account(OpenAccount("alice", 1000), uow)
+    return uow
 
 
-def _balance(store: MemoryStore) -> int:
-    return get_account("alice", MemoryUnitOfWork(store)).balance_cents
+def _balance(store: FakeUow) -> int:
+    return get_account("alice", store).balance_cents
 
 
 @pytest.mark.parametrize("reason", list(CancelReason))
 def test_a_charged_order_is_refunded_whatever_the_cancel_reason(
-    store: MemoryStore, reason: CancelReason
+    store: FakeUow, reason: CancelReason
 ) -> None:
     order_id = uuid4()
     _deliver(store, _created(order_id))
@@ -68,17 +70,17 @@ def test_a_charged_order_is_refunded_whatever_the_cancel_reason(
     _deliver(store, _wire(order_cancelled(order_id, reason)))
 
     assert _balance(store) == 1000
-    kinds = [p.kind for p in list_payments(order_id, MemoryUnitOfWork(store))]
+    kinds = [p.kind for p in list_payments(order_id, store)]
     assert kinds == [EntryKind.CHARGE, EntryKind.REFUND]
     assert [type(e.payload) for e in store.outbox][-1] is PaymentRefunded
 
 
-def test_an_order_created_arriving_after_the_timeout_is_never_charged(store: MemoryStore) -> None:
+def test_an_order_created_arriving_after_the_timeout_is_never_charged(store: FakeUow) -> None:
     order_id = uuid4()
     _deliver(store, _wire(order_cancelled(order_id, CancelReason.TIMED_OUT)))
 
     _deliver(store, _created(order_id))
 
     assert _balance(store) == 1000
-    assert list_payments(order_id, MemoryUnitOfWork(store)) == []
+    assert list_payments(order_id, store) == []
     assert store.outbox == []
