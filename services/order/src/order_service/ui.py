@@ -32,6 +32,7 @@ from order_service.peers import Peers
 from shared_events.kafka.connection import KafkaTarget
 from shared_events.kafka.dead_letters import DeadLetter, DeadLetterError, read_dead_letters
 from shared_events.kafka.topics import CONSUMER_GROUPS
+from shared_events.runtime.http import NO_NUL
 from shared_events.topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
@@ -41,8 +42,6 @@ LATEST_LETTERS = 200
 
 SHOWN_LETTERS = 100
 """Dead letters listed per group on /ui/dead-letters (the newest of those read)."""
-
-NO_NUL = r"^[^\x00]*$"
 
 
 @dataclass(frozen=True)
