@@ -1,7 +1,6 @@
 """Inputs the HTTP fuzzer found: they are 422 before any database work, never a 5xx.
 
-What every service's app shares (health, metrics, the 422 of a body that is not UTF-8) is
-tested once, in shared-events/tests/test_http_app.py."""
+(What all three apps share is tested once, in shared-events/tests/test_http_app.py.)"""
 
 import warnings
 from typing import Any, NoReturn
@@ -19,6 +18,8 @@ with warnings.catch_warnings():
 
 
 class _NoDatabase:
+    """The unit of work every request gets: invalid input must never use it."""
+
     def __getattr__(self, name: str) -> NoReturn:
         raise AssertionError("invalid input must not reach the unit of work")
 
@@ -26,12 +27,8 @@ class _NoDatabase:
         raise AssertionError("invalid input must not reach the unit of work")
 
 
-def _no_database() -> _NoDatabase:
-    return _NoDatabase()
-
-
 def _app() -> Any:
-    return create_app(_no_database, readiness=lambda: {"database": False}, metrics=Metrics())  # type: ignore[arg-type]
+    return create_app(_NoDatabase, readiness=dict, metrics=Metrics())  # type: ignore[arg-type]
 
 
 @pytest.fixture

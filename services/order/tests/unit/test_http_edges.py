@@ -1,7 +1,6 @@
 """Inputs the HTTP fuzzer found: they are 422 before any database work, never a 5xx.
 
-What every service's app shares (health, metrics, the 422 of a body that is not UTF-8) is
-tested once, in shared-events/tests/test_http_app.py."""
+(What all three apps share is tested once, in shared-events/tests/test_http_app.py.)"""
 
 import warnings
 from typing import NoReturn
@@ -19,6 +18,8 @@ with warnings.catch_warnings():
 
 
 class _NoDatabase:
+    """The unit of work every request gets: invalid input must never use it."""
+
     def __getattr__(self, name: str) -> NoReturn:
         raise AssertionError("invalid input must not reach the unit of work")
 
@@ -26,13 +27,9 @@ class _NoDatabase:
         raise AssertionError("invalid input must not reach the unit of work")
 
 
-def _no_database() -> _NoDatabase:
-    return _NoDatabase()
-
-
 @pytest.fixture
 def client() -> TestClient:
-    app = create_app(_no_database, lambda: {"database": False}, Metrics())  # type: ignore[arg-type]
+    app = create_app(_NoDatabase, dict, Metrics())  # type: ignore[arg-type]
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -54,7 +51,7 @@ def test_nul_characters_are_invalid_input(
 
 
 def test_openapi_documents_error_answers() -> None:
-    spec = create_app(_no_database, dict, Metrics()).openapi()  # type: ignore[arg-type]
+    spec = create_app(_NoDatabase, dict, Metrics()).openapi()  # type: ignore[arg-type]
 
     assert "404" in spec["paths"]["/orders/{order_id}"]["get"]["responses"]
     assert "404" in spec["paths"]["/catalog/{sku}"]["get"]["responses"]
