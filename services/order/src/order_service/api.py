@@ -1,5 +1,6 @@
-"""HTTP API: routes turn requests into commands and queries, call the handlers and shape the
-answers; the shared skeleton (`shared_events.runtime.http`) adds health, metrics and errors."""
+"""The order service's routes: orders placed, read, listed and cancelled, and the local
+catalog. Each turns a request into a command or query for `handlers` and shapes the answer;
+`shared_events.runtime.http.service_app` adds health, metrics and the shared errors."""
 
 from collections.abc import Callable
 from typing import Annotated, Any
