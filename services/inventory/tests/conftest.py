@@ -14,8 +14,7 @@ from uuid import UUID
 import pytest
 
 from inventory_service import SERVICE
-from inventory_service.domain import Order, Product
-from inventory_service.handlers import ProductExists, ReservationView
+from inventory_service.domain import Order, Product, ProductExists, ReservationView
 from shared_events import Envelope, Event
 from shared_events.runtime.unit_of_work import UnitOfWork
 

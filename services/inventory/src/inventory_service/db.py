@@ -15,11 +15,12 @@ from inventory_service.domain import (
     Line,
     Order,
     Product,
+    ProductExists,
     Reservation,
     ReservationStatus,
+    ReservationView,
     StockState,
 )
-from inventory_service.handlers import ProductExists, ReservationView
 from inventory_service.tables import orders, products, reservations
 from shared_events.kafka.rows import array, unnest
 

@@ -3,6 +3,7 @@
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -23,6 +24,10 @@ class InvalidProduct(ValueError):
 
 class StockShortage(ValueError):
     """More units were asked of a product than it has available (or reserved)."""
+
+
+class ProductExists(Exception):
+    """`add` found the sku taken: another transaction created that product concurrently."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,18 @@ class Reservation:
     sku: str
     quantity: int
     status: ReservationStatus = ReservationStatus.RESERVED
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationView:
+    """A reservation as the API shows it: one sku of an order, with when it changed."""
+
+    order_id: UUID
+    sku: str
+    quantity: int
+    status: ReservationStatus
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(eq=False)

@@ -2,11 +2,10 @@
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from inventory_service.domain import Line, Order, Product, ReservationStatus
+from inventory_service.domain import Line, Order, Product, ProductExists, ReservationView
 from shared_events import Envelope, OrderCancelled, OrderCreated, PaymentProcessed
 from shared_events.runtime.unit_of_work import Atomic
 
@@ -30,7 +29,7 @@ class OrderRepository(Protocol):
     def lock_many(self, order_ids: Sequence[UUID]) -> list[Order]: ...
     def save(self, order: Order) -> None: ...
     def save_many(self, orders: Sequence[Order]) -> None: ...
-    def reservations(self, order_id: UUID) -> list["ReservationView"]: ...
+    def reservations(self, order_id: UUID) -> list[ReservationView]: ...
 
 
 class UnitOfWork(Atomic, Protocol):
@@ -40,22 +39,6 @@ class UnitOfWork(Atomic, Protocol):
     def products(self) -> ProductRepository: ...
     @property
     def orders(self) -> OrderRepository: ...
-
-
-class ProductExists(Exception):
-    """`add` found the sku taken: another transaction created that product concurrently."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationView:
-    """A reservation as the API shows it."""
-
-    order_id: UUID
-    sku: str
-    quantity: int
-    status: ReservationStatus
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,11 @@ from inventory_service.domain import (
     Line,
     Order,
     Product,
+    ProductExists,
     Reservation,
     ReservationStatus,
     StockState,
 )
-from inventory_service.handlers import ProductExists
 
 UowFactory = Callable[[], Any]
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
@@ -176,6 +176,43 @@ def time_out_orders(cmd: TimeOutOrders, uow: UnitOfWork) -> list[Order]:
     for order in timed_out:
         log.info("order_cancelled", correlation_id=str(order.order_id), reason="timed_out")
     return timed_out
+
+
+@dataclass(frozen=True, slots=True)
+class FindOrders:
+    """Orders, newest first, `limit` at most, narrowed by whichever filters are given."""
+
+    customer_id: str | None = None
+    status: OrderStatus | None = None
+    limit: int = 50
+    open_longer_than_s: float | None = None
+    """Only open orders placed longer ago than this many seconds (stuck ones)."""
+
+
+def get_order(order_id: UUID, uow: UnitOfWork) -> Order | None:
+    """One order with its history; None when it does not exist."""
+    with uow:
+        return uow.orders.get(order_id)
+
+
+def find_orders(query: FindOrders, uow: UnitOfWork) -> list[Order]:
+    """The orders the query asks for, newest first."""
+    stuck_before = None
+    if query.open_longer_than_s is not None:
+        stuck_before = datetime.now(UTC) - timedelta(seconds=query.open_longer_than_s)
+    with uow:
+        return uow.orders.find(
+            customer_id=query.customer_id,
+            status=query.status,
+            limit=query.limit,
+            stuck_before=stuck_before,
+        )
+
+
+def get_catalog_entry(sku: str, uow: UnitOfWork) -> CatalogEntry | None:
+    """What this service knows of a product; None until its ProductUpserted arrived."""
+    with uow:
+        return uow.catalog.get(sku)
 
 
 def payments_processed(events: Sequence[Envelope[PaymentProcessed]], uow: UnitOfWork) -> None:

@@ -8,9 +8,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from order_service.domain import Order, OrderStatus
 from shared_events import CancelReason
-
-NO_NUL = r"^[^\x00]*$"
-"""PostgreSQL text cannot hold NUL: such input is invalid (422), not a server error."""
+from shared_events.runtime.http import NO_NUL
 
 
 class OrderItemIn(BaseModel):
@@ -66,9 +64,3 @@ class CatalogEntryOut(BaseModel):
     name: str
     price_cents: int
     updated_at: datetime
-
-
-class ErrorOut(BaseModel):
-    """An error that is not a validation error (404): FastAPI's `{"detail": message}`."""
-
-    detail: str

@@ -26,11 +26,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from order_service import handlers
 from order_service.domain import TERMINAL, Order, OrderStatus
 from order_service.handlers import UnitOfWork
 from order_service.peers import Peers
 from shared_events.kafka.connection import KafkaTarget
 from shared_events.kafka.dead_letters.reader import DeadLetter, DeadLetterError, read_dead_letters
+from shared_events.runtime.http import NO_NUL
 from shared_events.topics import dead_letter_topic
 from shared_events.topology import CONSUMER_GROUPS
 
@@ -41,8 +43,6 @@ LATEST_LETTERS = 200
 
 SHOWN_LETTERS = 100
 """Dead letters listed per group on /ui/dead-letters (the newest of those read)."""
-
-NO_NUL = r"^[^\x00]*$"
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ def ui_router(
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> HTMLResponse:
         customer = customer_id.strip() if customer_id and customer_id.strip() else None
-        with uow_factory() as uow:
-            found = uow.orders.find(customer_id=customer, status=status, limit=limit)
+        query = handlers.FindOrders(customer_id=customer, status=status, limit=limit)
+        found = handlers.find_orders(query, uow_factory())
         now = datetime.now(UTC)
         rows = [(order, stuck(order, now), age_s(order, now)) for order in found]
         return render(
@@ -135,8 +135,7 @@ def ui_router(
 
     @router.get("/orders/{order_id}", response_class=HTMLResponse)
     def order_page(request: Request, order_id: UUID) -> HTMLResponse:
-        with uow_factory() as uow:
-            order = uow.orders.get(order_id)
+        order = handlers.get_order(order_id, uow_factory())
         if order is None:
             raise HTTPException(404, f"order {order_id} not found")
         now = datetime.now(UTC)

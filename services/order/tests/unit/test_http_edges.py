@@ -1,4 +1,6 @@
-"""Inputs the HTTP fuzzer found: they are 422 before any database work, never a 5xx."""
+"""Inputs the HTTP fuzzer found: they are 422 before any database work, never a 5xx.
+
+(What all three apps share is tested once, in shared-events/tests/test_http_app.py.)"""
 
 import warnings
 from typing import NoReturn
@@ -16,6 +18,8 @@ with warnings.catch_warnings():
 
 
 class _NoDatabase:
+    """The unit of work every request gets: invalid input must never use it."""
+
     def __getattr__(self, name: str) -> NoReturn:
         raise AssertionError("invalid input must not reach the unit of work")
 
@@ -23,13 +27,9 @@ class _NoDatabase:
         raise AssertionError("invalid input must not reach the unit of work")
 
 
-def _no_database() -> _NoDatabase:
-    return _NoDatabase()
-
-
 @pytest.fixture
 def client() -> TestClient:
-    app = create_app(_no_database, lambda: {"database": False}, Metrics())  # type: ignore[arg-type]
+    app = create_app(_NoDatabase, dict, Metrics())  # type: ignore[arg-type]
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -50,24 +50,8 @@ def test_nul_characters_are_invalid_input(
     assert response.status_code == 422
 
 
-def test_a_body_that_is_not_utf8_is_422_like_any_invalid_json(client: TestClient) -> None:
-    response = client.post(
-        "/orders", content=b"\xff\xfe{", headers={"content-type": "application/json"}
-    )
-
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["type"] == "json_invalid"
-
-
-def test_readiness_names_what_is_missing(client: TestClient) -> None:
-    response = client.get("/health/ready")
-
-    assert (response.status_code, response.json()["not_ready"]) == (503, ["database"])
-
-
-def test_openapi_documents_404_and_503() -> None:
-    spec = create_app(_no_database, dict, Metrics()).openapi()  # type: ignore[arg-type]
+def test_openapi_documents_error_answers() -> None:
+    spec = create_app(_NoDatabase, dict, Metrics()).openapi()  # type: ignore[arg-type]
 
     assert "404" in spec["paths"]["/orders/{order_id}"]["get"]["responses"]
     assert "404" in spec["paths"]["/catalog/{sku}"]["get"]["responses"]
-    assert "503" in spec["paths"]["/health/ready"]["get"]["responses"]
