@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,11 +105,21 @@ def test_offline_the_sql_is_written_for_postgresql_without_connecting(package: P
     assert sql.strip().startswith("BEGIN;") and sql.strip().endswith("COMMIT;")
 
 
+@pytest.fixture
+def schema(pg_engine: Engine) -> Iterator[str]:
+    """An empty schema of the test's own."""
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    with pg_engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    yield name
+    with pg_engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+
+
 @pytest.mark.integration
 def test_upgrade_creates_the_schema_and_records_the_revision_in_it_once(
-    package: Package, pg_engine: Engine, db: object
+    package: Package, pg_engine: Engine, schema: str
 ) -> None:
-    schema = db.schema  # type: ignore[attr-defined]
     name = package(schema)
 
     upgrade(name, pg_engine)
@@ -126,11 +136,10 @@ def test_upgrade_creates_the_schema_and_records_the_revision_in_it_once(
 def test_alembic_by_hand_connects_with_the_services_settings(
     package: Package,
     pg_engine: Engine,
-    db: object,
+    schema: str,
     postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    schema = db.schema  # type: ignore[attr-defined]
     name = package(schema)
     url = make_url(postgres_url)
     for field, value in {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+import asyncio
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,12 +144,22 @@ def test_a_services_own_loops_run_beside_the_delivery_loops() -> None:
     assert list(service.delivery.worker.loops) == ["deadline"]
 
 
-def test_the_lifespan_is_the_deliverys() -> None:
+def test_the_lifespan_starts_the_delivery_then_drains_it_and_closes_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     service = _wire(ExampleSettings())
+    steps: list[str] = []
+    monkeypatch.setattr(service.delivery, "start", lambda: steps.append("start"))
+    monkeypatch.setattr(service.delivery, "stop", lambda: steps.append("stop") or True)
+    monkeypatch.setattr(service.engine, "dispose", lambda: steps.append("dispose"))
 
-    lifespan = service.lifespan(object())  # type: ignore[arg-type]
+    async def serve() -> None:
+        async with service.lifespan(FastAPI()):
+            steps.append("serving")
 
-    assert isinstance(lifespan, AbstractAsyncContextManager)
+    asyncio.run(serve())
+
+    assert steps == ["start", "serving", "stop", "dispose"]
 
 
 def test_the_engine_is_the_services_pool_as_its_own_role() -> None:

@@ -6,8 +6,8 @@ metrics and any extra loops), then puts its HTTP app on the `Service` it gets ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -45,9 +45,13 @@ class Service(Generic[SettingsT, MetricsT]):
     delivery: Delivery
     app: FastAPI | None = field(default=None)
 
-    def lifespan(self, _app: FastAPI) -> AbstractAsyncContextManager[None]:
-        """The app's lifespan: the delivery loops start with it and drain when it stops."""
-        return self.delivery.running()
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        """The app's lifespan: the delivery loops start with it; when it stops they drain,
+        then the pool's connections are closed."""
+        async with self.delivery.running():
+            yield
+        self.engine.dispose()
 
 
 def database_engine(settings: ServiceSettings) -> Engine:
