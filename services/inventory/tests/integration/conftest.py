@@ -7,16 +7,15 @@ from typing import Any
 
 import orjson
 import pytest
-from alembic import command
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from inventory_service.__main__ import alembic_config
 from inventory_service.db import create_db_engine, session_factory
 from inventory_service.settings import Settings
 from inventory_service.tables import outbox
 from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import EVENT_REGISTRY, Envelope, Event
+from shared_events.runtime.migrations import upgrade
 
 ROLE = "inventory_service"
 
@@ -41,7 +40,7 @@ def engine(inventory_settings: Settings) -> Iterator[Engine]:
     The stack is shared, so the tests' events must never reach a real relay's topics.
     """
     engine = create_db_engine(inventory_settings.database_url, pool_size=20, max_overflow=40)
-    command.upgrade(alembic_config(engine), "head")
+    upgrade("inventory_service", engine)
     started = datetime.now(UTC)
     yield engine
     with engine.begin() as conn:

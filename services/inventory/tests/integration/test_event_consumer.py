@@ -11,12 +11,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import Engine
 
 from inventory_service.bootstrap import bootstrap
-from inventory_service.consumer import TOPICS
+from inventory_service.consumer import HANDLERS, TOPICS
 from inventory_service.handlers import UpsertProduct, get_product, upsert_product
 from inventory_service.settings import Settings
+from inventory_service.tables import processed_events
 from inventory_service.unit_of_work import SqlUnitOfWork
 from shared_events import OrderCreated, OrderLine, PaymentProcessed, new_envelope
 from shared_events.kafka import encode
+from shared_events.runtime.wiring import event_consumer
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +81,15 @@ def test_the_service_reserves_from_kafka_events_once_despite_redelivery(
     assert producer.flush(10) == 0
 
     topics = list(private_topics.values())
-    service = bootstrap(settings, engine=engine, api=False, relay=False, topics=topics)
+    service = bootstrap(
+        settings,
+        engine=engine,
+        api=False,
+        relay=False,
+        make_consumer=lambda settings, sessions: event_consumer(
+            settings, sessions, topics=topics, handlers=HANDLERS, processed_table=processed_events
+        ),
+    )
     consumer = service.background.threads.consumer
     assert consumer is not None and service.background.threads.relay is None
     service.background.threads.start()

@@ -1,39 +1,22 @@
 """Configuration of the order service, from `ORDER_*` environment variables."""
 
-from typing import Literal, Self
+from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import URL
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from shared_events.kafka.connection import KafkaClientSettings
-
-LOCAL_DB_PASSWORD = "order_service"  # the local stack's password (= role name), never a secret
+from shared_events.runtime.settings import ServiceSettings
 
 
-class Settings(KafkaClientSettings, BaseSettings):
-    """Every host, port and credential of one order-service process."""
+class Settings(ServiceSettings):
+    """One order-service process: the shared settings, its saga deadline and operator pages."""
 
     model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore")
 
-    environment: str = "local"
-    db_host: str = "127.0.0.1"
-    db_port: int = 5432
-    db_name: str = "saga"
     db_user: str = "order_service"
-    db_password: str = LOCAL_DB_PASSWORD
-    db_pool_size: int = 5
-    # ORDER_KAFKA_BOOTSTRAP_SERVERS, _SECURITY_PROTOCOL, _SASL_* and _SSL_CA_LOCATION come from
-    # KafkaClientSettings: PLAINTEXT to the local broker unless set.
-    http_host: str = "127.0.0.1"
+    db_password: str = "order_service"  # the local stack's (= the role), never a secret
     http_port: int = 8001
     consumer_group: str = "order-service"
-    # Events applied in one transaction at most (1: one event per transaction), and how
-    # long the consumer waits for more after the first one arrived.
-    consumer_batch_max: int = Field(default=500, ge=1)
-    consumer_batch_wait_ms: float = Field(default=5.0, ge=0, allow_inf_nan=False)
-    # Test switch (the duplicate storm): the relay publishes every outbox row twice.
-    relay_duplicate_every_event: bool = False
     saga_deadline_s: float = Field(default=300.0, gt=0, allow_inf_nan=False)
     """An order neither CONFIRMED nor CANCELLED this long after it was placed is cancelled
     as `timed_out`, and payment and inventory give back what they hold.
@@ -54,26 +37,6 @@ class Settings(KafkaClientSettings, BaseSettings):
     payment_url: str = "http://127.0.0.1:8002"
     inventory_url: str = "http://127.0.0.1:8003"
     jaeger_ui_url: str = "http://127.0.0.1:16686"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", validation_alias=AliasChoices("ORDER_LOG_LEVEL", "LOG_LEVEL")
-    )
-
-    @model_validator(mode="after")
-    def _no_local_password_outside_local(self) -> Self:
-        if self.environment != "local" and self.db_password == LOCAL_DB_PASSWORD:
-            raise ValueError(
-                "ORDER_DB_PASSWORD is the local default; set a real one outside environment=local"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _duplicate_storm_only_locally(self) -> Self:
-        if self.relay_duplicate_every_event and self.environment != "local":
-            raise ValueError(
-                "ORDER_RELAY_DUPLICATE_EVERY_EVENT is a test switch, "
-                "refused outside environment=local"
-            )
-        return self
 
     @model_validator(mode="after")
     def _deadline_after_its_warnings(self) -> Self:
@@ -85,15 +48,3 @@ class Settings(KafkaClientSettings, BaseSettings):
         if self.saga_deadline_check_s > self.saga_deadline_s:
             raise ValueError("ORDER_SAGA_DEADLINE_CHECK_S must not exceed ORDER_SAGA_DEADLINE_S")
         return self
-
-    @property
-    def database_url(self) -> URL:
-        """SQLAlchemy URL of the service's database, connecting as its own role."""
-        return URL.create(
-            "postgresql+psycopg",
-            username=self.db_user,
-            password=self.db_password,
-            host=self.db_host,
-            port=self.db_port,
-            database=self.db_name,
-        )

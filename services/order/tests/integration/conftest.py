@@ -13,10 +13,11 @@ with warnings.catch_warnings():
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from order_service.bootstrap import bootstrap, upgrade_schema
+from order_service.bootstrap import bootstrap
 from order_service.settings import Settings
 from order_service.tables import SCHEMA, metadata
 from order_service.unit_of_work import SqlUnitOfWork
+from shared_events.runtime.migrations import upgrade
 
 ROLE = "order_service"
 
@@ -36,7 +37,7 @@ def order_engine(order_db_url) -> Iterator[Engine]:
         ).scalars()
         for table in list(tables):
             connection.execute(text(f'DROP TABLE IF EXISTS {SCHEMA}."{table}" CASCADE'))
-    upgrade_schema(order_db_url)
+    upgrade("order_service", order_db_url)
     yield engine
     engine.dispose()
 
@@ -56,7 +57,7 @@ def sql_uow(order_sessions: sessionmaker[Session]) -> Callable[[], SqlUnitOfWork
 
 @pytest.fixture
 def client(order_engine: Engine, order_sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    service = bootstrap(Settings(), engine=order_engine, with_consumer=False, with_relay=False)
+    service = bootstrap(Settings(), engine=order_engine, consume=False, relay=False)
     assert service.app is not None
     with TestClient(service.app) as test_client:
         yield test_client

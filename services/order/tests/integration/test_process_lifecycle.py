@@ -22,7 +22,7 @@ import pytest
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from order_service.bootstrap import upgrade_schema
+from shared_events.runtime.migrations import upgrade
 
 ROLE = "order_service"
 
@@ -91,7 +91,7 @@ def gates(infra: Any) -> Iterator[tuple[TcpGate, TcpGate]]:
 
 @pytest.fixture
 def order_process(infra: Any, gates: tuple[TcpGate, TcpGate]) -> Iterator[dict[str, Any]]:
-    upgrade_schema(infra.sqlalchemy_url(ROLE, ROLE))
+    upgrade("order_service", infra.sqlalchemy_url(ROLE, ROLE))
     database, kafka = gates
     group = f"order-lifecycle-{uuid.uuid4().hex[:8]}"
     port = _free_port()

@@ -23,7 +23,7 @@ def pages(order_engine: Engine, kafka_bootstrap: str) -> Iterator[TestClient]:
         kafka_bootstrap_servers=kafka_bootstrap,
         saga_stuck_after_s=1,
     )
-    service = bootstrap(settings, engine=order_engine, with_consumer=False, with_relay=False)
+    service = bootstrap(settings, engine=order_engine, consume=False, relay=False)
     assert service.app is not None
     with TestClient(service.app) as client:
         yield client

@@ -83,10 +83,10 @@ def test_a_batch_setting_out_of_range_is_refused_by_name(monkeypatch, variable, 
         Settings()
 
 
-def test_serve_with_a_bad_batch_setting_exits_1_with_one_line_naming_it(monkeypatch, capsys):
+def test_serve_with_a_bad_batch_setting_exits_2_with_one_line_naming_it(monkeypatch, capsys):
     monkeypatch.setenv("ORDER_CONSUMER_BATCH_MAX", "0")
 
-    assert main(["serve"]) == 1
+    assert main(["serve"]) == 2
 
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "consumer_batch_max" in line
@@ -135,12 +135,12 @@ def test_a_short_deadline_for_tests_is_accepted(monkeypatch):
         ("ORDER_SAGA_DEADLINE_CHECK_S", "nan"),
     ],
 )
-def test_serve_with_a_bad_deadline_exits_1_with_one_line_naming_it(
+def test_serve_with_a_bad_deadline_exits_2_with_one_line_naming_it(
     monkeypatch, capsys, variable, value
 ):
     monkeypatch.setenv(variable, value)
 
-    assert main(["serve"]) == 1
+    assert main(["serve"]) == 2
 
     [line] = capsys.readouterr().err.strip().splitlines()
     assert variable.removeprefix("ORDER_").lower() in line
@@ -160,13 +160,13 @@ def test_serve_with_a_bad_deadline_exits_1_with_one_line_naming_it(
         ),
     ],
 )
-def test_a_deadline_below_its_warning_or_check_interval_exits_1_naming_both(
+def test_a_deadline_below_its_warning_or_check_interval_exits_2_naming_both(
     monkeypatch, capsys, settings, named
 ):
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)
 
-    assert main(["serve"]) == 1
+    assert main(["serve"]) == 2
 
     [line] = capsys.readouterr().err.strip().splitlines()
     assert named in line and "ORDER_SAGA_DEADLINE_S" in line

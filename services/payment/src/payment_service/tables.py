@@ -18,7 +18,6 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.engine import URL
 
 from shared_events.kafka.tables import event_tables
 
@@ -73,10 +72,3 @@ orders = Table(
 )
 
 outbox, processed_events = event_tables(SCHEMA, metadata)
-
-
-def database_url(*, host: str, port: int, name: str, user: str, password: str) -> URL:
-    """The SQLAlchemy URL of the service's database (psycopg 3 driver)."""
-    return URL.create(
-        "postgresql+psycopg", username=user, password=password, host=host, port=port, database=name
-    )

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from uuid import UUID, uuid4
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, create_engine, delete, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from payment_service.bootstrap import alembic_config
 from payment_service.consumer import HANDLERS
 from payment_service.domain import LedgerEntry, LedgerSummary
 from payment_service.handlers import (
@@ -38,6 +36,7 @@ from shared_events import (
 )
 from shared_events.kafka import decode
 from shared_events.kafka.consuming.inbox import apply_batch, apply_once
+from shared_events.runtime.migrations import upgrade
 
 ROLE = "payment_service"
 GROUP = "payment-service"
@@ -56,10 +55,7 @@ def payment_db_url(request: pytest.FixtureRequest) -> URL | str:
 @pytest.fixture(scope="session")
 def payment_engine(payment_db_url: URL | str) -> Iterator[Engine]:
     engine = create_engine(payment_db_url, pool_size=30, max_overflow=10)
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    upgrade("payment_service", engine)
     with engine.connect() as connection:
         watermark = connection.scalar(select(func.coalesce(func.max(outbox.c.id), 0)))
     yield engine

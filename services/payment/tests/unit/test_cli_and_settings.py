@@ -23,7 +23,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(
 ) -> None:
     monkeypatch.setenv("PAYMENT_DB_PORT", "1")
     monkeypatch.setattr(
-        "payment_service.__main__.configure_json_logging", lambda _service, _level: None
+        "shared_events.runtime.cli.configure_json_logging", lambda _service, _level: None
     )
 
     assert main(["migrate"]) == 1

@@ -1,22 +1,8 @@
-"""Alembic environment: migrates the `orders` schema as the service's own role."""
+"""Alembic environment of the order service's schema (shared_events.runtime.migrations)."""
 
-from alembic import context
-from sqlalchemy import URL, create_engine
-from sqlalchemy.pool import NullPool
-
+from order_service import SCHEMA
 from order_service.settings import Settings
-from order_service.tables import SCHEMA, metadata
+from order_service.tables import metadata
+from shared_events.runtime.migrations import run_migrations
 
-url: URL | str = context.config.attributes.get("url") or Settings().database_url
-engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
-
-with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=metadata,
-        version_table_schema=SCHEMA,
-        include_schemas=False,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-engine.dispose()
+run_migrations(metadata, SCHEMA, Settings)
