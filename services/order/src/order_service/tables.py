@@ -1,7 +1,5 @@
 """The `orders` schema as SQLAlchemy Core tables (migrations create them, repositories use them)."""
 
-from typing import Final
-
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -17,9 +15,8 @@ from sqlalchemy import (
     Uuid,
 )
 
+from order_service import SCHEMA
 from shared_events.kafka.tables import event_tables
-
-SCHEMA: Final = "orders"
 
 metadata = MetaData(schema=SCHEMA)
 

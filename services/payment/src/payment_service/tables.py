@@ -1,7 +1,5 @@
 """The `payments` schema as SQLAlchemy Core tables (the repositories live in `db`)."""
 
-from typing import Final
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -19,9 +17,8 @@ from sqlalchemy import (
     func,
 )
 
+from payment_service import SCHEMA
 from shared_events.kafka.tables import event_tables
-
-SCHEMA: Final = "payments"
 
 metadata = MetaData(schema=SCHEMA)
 

@@ -7,7 +7,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ProgrammingError
 
-from payment_service.tables import SCHEMA, metadata
+from payment_service import SCHEMA
+from payment_service.tables import metadata
 
 pytestmark = pytest.mark.integration
 
