@@ -15,9 +15,8 @@ from order_service.settings import Settings
 from order_service.tables import outbox, processed_events
 from order_service.ui import DeadLetters, ui_router
 from order_service.unit_of_work import SqlUnitOfWork
-from shared_events.kafka.consuming.consumer import EventConsumer
 from shared_events.runtime import wiring
-from shared_events.runtime.wiring import ConsumerFactory, event_consumer, wire
+from shared_events.runtime.wiring import ConsumerFactory, consumer_of, wire
 
 Service = wiring.Service[Settings, Metrics]
 
@@ -60,16 +59,13 @@ def bootstrap(
     return service
 
 
-def default_consumer(settings: Settings, session_factory: sessionmaker[Session]) -> EventConsumer:
-    """The consumer of payment-, inventory-events and product-catalog in this group."""
-    return event_consumer(
-        settings,
-        session_factory,
-        topics=TOPICS,
-        handlers=HANDLERS,
-        processed_table=processed_events,
-        replayable_types=REPLAYABLE,
-    )
+default_consumer = consumer_of(
+    topics=TOPICS,
+    handlers=HANDLERS,
+    processed_table=processed_events,
+    replayable_types=REPLAYABLE,
+)
+"""The consumer of payment-, inventory-events and product-catalog in the service's group."""
 
 
 def saga_deadline(settings: Settings, session_factory: sessionmaker[Session]) -> SagaDeadline:

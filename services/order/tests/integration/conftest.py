@@ -13,9 +13,9 @@ with warnings.catch_warnings():
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from order_service import SCHEMA
 from order_service.bootstrap import bootstrap
 from order_service.settings import Settings
-from order_service import SCHEMA
 from order_service.tables import metadata
 from order_service.unit_of_work import SqlUnitOfWork
 from shared_events.runtime.migrations import upgrade

@@ -1,7 +1,6 @@
 """Wiring: settings -> engine -> unit of work -> consumer/relay -> app; every part overridable."""
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.api import create_app
 from payment_service.consumer import HANDLERS, TOPICS
@@ -9,9 +8,8 @@ from payment_service.metrics import Metrics
 from payment_service.settings import Settings
 from payment_service.tables import outbox, processed_events
 from payment_service.unit_of_work import SqlUnitOfWork
-from shared_events.kafka.consuming.consumer import EventConsumer
 from shared_events.runtime import wiring
-from shared_events.runtime.wiring import ConsumerFactory, event_consumer, wire
+from shared_events.runtime.wiring import ConsumerFactory, consumer_of, wire
 
 Service = wiring.Service[Settings, Metrics]
 
@@ -45,12 +43,9 @@ def bootstrap(
     return service
 
 
-def default_consumer(settings: Settings, session_factory: sessionmaker[Session]) -> EventConsumer:
-    """The consumer of order-events in this group."""
-    return event_consumer(
-        settings,
-        session_factory,
-        topics=TOPICS,
-        handlers=HANDLERS,
-        processed_table=processed_events,
-    )
+default_consumer = consumer_of(
+    topics=TOPICS,
+    handlers=HANDLERS,
+    processed_table=processed_events,
+)
+"""The consumer of order-events in the service's group."""

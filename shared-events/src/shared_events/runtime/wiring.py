@@ -88,6 +88,29 @@ def event_consumer(
     )
 
 
+def consumer_of(
+    *,
+    topics: Sequence[str],
+    handlers: Mapping[str, BatchHandler],
+    processed_table: Table,
+    replayable_types: Collection[str] = (),
+) -> Callable[[ServiceSettings, sessionmaker[Session]], EventConsumer]:
+    """A service's consumer factory (its `default_consumer`): `event_consumer` of its topics,
+    dispatch table and inbox, in the group its settings name."""
+
+    def make(settings: ServiceSettings, session_factory: sessionmaker[Session]) -> EventConsumer:
+        return event_consumer(
+            settings,
+            session_factory,
+            topics=topics,
+            handlers=handlers,
+            processed_table=processed_table,
+            replayable_types=replayable_types,
+        )
+
+    return make
+
+
 def outbox_relay(settings: ServiceSettings, engine: Engine, outbox: Table) -> OutboxRelay:
     """The relay publishing the service's outbox."""
     return OutboxRelay(
