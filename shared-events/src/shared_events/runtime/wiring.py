@@ -133,7 +133,7 @@ def wire(
     loops: Callable[[sessionmaker[Session]], Mapping[str, Loop]] | None = None,
 ) -> Service[SettingsT, MetricsT]:
     """Engine -> sessions -> consumer and relay (None/False: left to other processes) ->
-    delivery behind the start-up gate, every part observed by `metrics`."""
+    background work behind the start-up gate, every part observed by `metrics`."""
     engine = engine or database_engine(settings)
     session_factory = sessionmaker(engine)
     event_consumer_ = consumer(settings, session_factory) if consumer is not None else None
