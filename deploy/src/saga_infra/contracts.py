@@ -211,10 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {wheel.relative_to(repo.root)} sha256 {_sha256(wheel)}")
             print("next: re-lock the services that should move (make -C services/<name> lock)")
         elif args.command == "rebuild":
-            version = _version(args.version)
-            if version is None:
+            wanted = _version(args.version)
+            if wanted is None:
                 raise Refused(f"{args.version!r} is not a version (e.g. 3.0.0)")
-            wheel = repo.rebuild(version)
+            wheel = repo.rebuild(wanted)
             print(f"rebuilt {wheel.relative_to(repo.root)} sha256 {_sha256(wheel)}")
         elif args.command == "list":
             releases = repo.releases()
