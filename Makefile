@@ -12,7 +12,7 @@ PROMTOOL ?= $(or $(PROMTOOL_BIN),promtool)
 ALERTS_DIR := deploy/local/prometheus
 SERVICES := order payment inventory
 
-.PHONY: help install infra-up infra-down infra-reset topics schemas schemas-check \
+.PHONY: help install infra-up infra-down infra-reset test-infra contracts-release topics schemas schemas-check \
         lint typecheck unit integration e2e storm bench-smoke test chaos chaos-replicas chaos-brokers bench fuzz dev dev-down trace screenshots \
         up down alerts-check helm-check asyncapi asyncapi-check docker-install docker-images docker-engine-down compose-e2e
 
@@ -35,6 +35,12 @@ infra-down: install ## Stop the local Kafka + PostgreSQL this checkout started (
 
 infra-reset: install ## Stop the local stack and wipe its data
 	$(RUN) python -m saga_infra reset
+
+test-infra: install ## The local stack up, and the tests' database (TEST_PG_DATABASE, else <PG_DATABASE>_test) with its roles: what `make -C services/<name> test` needs
+	$(RUN) python -m saga_infra test-infra
+
+contracts-release: install ## Release the tree's shared-events version: git tag shared-events-v<version> and its wheel in contracts-index/
+	$(RUN) python -m saga_infra.contracts release
 
 topics: install ## Create the Kafka topics (idempotent)
 	$(RUN) python -m saga_infra topics

@@ -83,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("reset", help="stop them and wipe their data (the jar cache stays)")
     commands.add_parser("status", help="one line per component; exit 3 unless both run")
     commands.add_parser("db-init", help="create database, schemas and service roles (idempotent)")
+    commands.add_parser(
+        "test-infra",
+        help="up, with the tests' database (TEST_PG_DATABASE, else <PG_DATABASE>_test) "
+        "initialised: what a service's own `make test` needs",
+    )
     commands.add_parser("env", help="print shell export lines of the effective settings")
     commands.add_parser("topics", help="create the event and dead-letter topics (idempotent)")
     dev_parser = commands.add_parser("dev", help="the whole system: infra + services + demo data")
@@ -97,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "up":
             return _up(settings)
+        if args.command == "test-infra":
+            return _up(settings.for_tests())
         if args.command in ("down", "reset"):
             return _down(settings, wipe=args.command == "reset")
         if args.command == "status":

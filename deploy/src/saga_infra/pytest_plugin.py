@@ -16,14 +16,13 @@ infrastructure can be had, they fail with the reason.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import pytest
 
 from saga_infra import containers, stack
 from saga_infra.containers import ContainerStack, docker_reachable
-from saga_infra.endpoints import LOCAL_STACK, TESTCONTAINERS, Infra
+from saga_infra.endpoints import LOCAL_STACK, TESTCONTAINERS, Infra, infra_of
 from saga_infra.errors import StackError
 from saga_infra.settings import Settings
 
@@ -79,7 +78,7 @@ class InfraProvider:
         except StackError as exc:
             raise StackError(f"local stack ({settings.stack_dir}): {exc}") from exc
         self.started_local = bool(result.started)
-        return Infra.from_settings(settings, LOCAL_STACK)
+        return infra_of(settings, LOCAL_STACK)
 
     def _say(self, line: str) -> None:
         capture = self._config.pluginmanager.getplugin("capturemanager")
@@ -114,9 +113,7 @@ class InfraProvider:
 
 def test_settings() -> Settings:
     """The stack's settings, with the database the tests own instead of the system's."""
-    settings = Settings.from_env()
-    database = os.environ.get("TEST_PG_DATABASE") or f"{settings.pg_database}_test"
-    return dataclasses.replace(settings, pg_database=database)
+    return Settings.from_env().for_tests()
 
 
 _PROVIDER = pytest.StashKey[InfraProvider]()

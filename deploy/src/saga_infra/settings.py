@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pwd
@@ -203,6 +204,13 @@ class Settings:
     @property
     def init_script(self) -> Path:
         return self.repo_root / "deploy" / "sql" / "init.sh"
+
+    def for_tests(self, environ: Mapping[str, str] | None = None) -> Settings:
+        """The same stack, with the database the tests own (`TEST_PG_DATABASE`, else
+        `<PG_DATABASE>_test`) instead of the system's, so tests never touch its data."""
+        env = os.environ if environ is None else environ
+        database = env.get("TEST_PG_DATABASE") or f"{self.pg_database}_test"
+        return dataclasses.replace(self, pg_database=database)
 
     def role_password(self, role: str) -> str:
         return dict(self.role_passwords).get(role, role)

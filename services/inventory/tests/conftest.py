@@ -190,3 +190,9 @@ def fake_uow() -> FakeUnitOfWork:
 @pytest.fixture
 def fake_uow_factory() -> type[FakeUnitOfWork]:
     return FakeUnitOfWork
+
+
+@pytest.fixture(scope="session")
+def new_uow() -> type[FakeUnitOfWork]:
+    """Makes fresh fake units of work (for property tests, which run many examples)."""
+    return FakeUnitOfWork

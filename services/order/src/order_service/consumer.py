@@ -10,9 +10,13 @@ keeps the newest record of each sku, so the two interleave safely. ProductUpsert
 inbox: re-reading `product-catalog` from its start rebuilds the catalog.
 """
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
 from order_service import handlers
 from order_service.unit_of_work import SqlUnitOfWork
 from shared_events import (
+    Envelope,
     InventoryFailed,
     ItemsReleased,
     ItemsReserved,
@@ -29,15 +33,15 @@ TOPICS = (PAYMENT_EVENTS, INVENTORY_EVENTS, PRODUCT_CATALOG)
 REPLAYABLE = frozenset({ProductUpserted.event_type})
 """Applied on every delivery, never recorded in the inbox: an older record never wins."""
 
-HANDLERS = riding(
-    SqlUnitOfWork.riding,
-    {
-        PaymentProcessed.event_type: handlers.payments_processed,
-        PaymentFailed.event_type: handlers.payments_failed,
-        PaymentRefunded.event_type: handlers.payments_refunded,
-        ItemsReserved.event_type: handlers.items_reserved,
-        InventoryFailed.event_type: handlers.inventory_failed,
-        ItemsReleased.event_type: handlers.items_released,
-        ProductUpserted.event_type: handlers.products_upserted,
-    },
-)
+DISPATCH: Mapping[str, Callable[[Sequence[Envelope[Any]], handlers.UnitOfWork], object]] = {
+    PaymentProcessed.event_type: handlers.payments_processed,
+    PaymentFailed.event_type: handlers.payments_failed,
+    PaymentRefunded.event_type: handlers.payments_refunded,
+    ItemsReserved.event_type: handlers.items_reserved,
+    InventoryFailed.event_type: handlers.inventory_failed,
+    ItemsReleased.event_type: handlers.items_released,
+    ProductUpserted.event_type: handlers.products_upserted,
+}
+"""Event type -> its set-based handler (the events, a unit of work): what the consumer applies."""
+
+HANDLERS = riding(SqlUnitOfWork.riding, DISPATCH)
