@@ -102,9 +102,11 @@ class Repository:
             raise StepFailed(f"git {' '.join(args)}: {last[0]}")
         return done.stdout
 
-    def build_from_tag(self, tag: str, version: Version) -> Path:
-        """The wheel of `tag`'s shared-events, built in a scratch copy, written to the index."""
-        self.index.mkdir(parents=True, exist_ok=True)
+    def build_from_tag(self, tag: str, version: Version, into: Path | None = None) -> Path:
+        """The wheel of `tag`'s shared-events, built in a scratch copy, written to the index
+        (or to `into`)."""
+        target = (into or self.index) / self.wheel_path(version).name
+        target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="contracts-") as scratch:
             archive = Path(scratch) / "source.tar"
             self._git("archive", "--format=tar", f"--output={archive}", tag, PACKAGE)
@@ -125,7 +127,6 @@ class Repository:
             if not wheel.is_file():
                 found = ", ".join(p.name for p in built.iterdir()) or "nothing"
                 raise StepFailed(f"uv build of {tag} made {found}, not {wheel.name}")
-            target = self.wheel_path(version)
             target.write_bytes(wheel.read_bytes())
             return target
 

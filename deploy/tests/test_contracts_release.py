@@ -1,0 +1,154 @@
+"""saga_infra.contracts: releases by git tag and wheel, refusals, rebuilds from tags."""
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from saga_infra import contracts
+from saga_infra.contracts import Refused, Repository
+from saga_infra.settings import find_repo_root
+
+PYPROJECT = """[project]
+name = "shared-events"
+version = "{version}"
+requires-python = ">=3.11"
+dependencies = []
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/shared_events"]
+"""
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _set_version(root: Path, version: str, *, changelog: bool = True) -> None:
+    package = root / "shared-events"
+    (package / "pyproject.toml").write_text(PYPROJECT.format(version=version))
+    log = package / "CHANGELOG.md"
+    entries = log.read_text() if log.exists() else "# Changelog\n"
+    if changelog:
+        entries += f"\n## {version}\n\nA change.\n"
+    log.write_text(entries)
+    (package / "src/shared_events/__init__.py").write_text(f'VERSION = "{version}"\n')
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", f"shared-events {version}")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    root = tmp_path / "repo"
+    (root / "shared-events/src/shared_events").mkdir(parents=True)
+    (root / "uv.lock").write_text("")
+    _git(root, "init", "-q")
+    _git(root, "config", "user.email", "test@example.invalid")
+    _git(root, "config", "user.name", "test")
+    _set_version(root, "1.0.0")
+    return Repository(root)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_release_tags_head_and_builds_the_wheel_from_the_tag(repo: Repository) -> None:
+    wheel = repo.release()
+    assert wheel == repo.index / "shared_events-1.0.0-py3-none-any.whl" and wheel.is_file()
+    assert _git(repo.root, "rev-parse", "shared-events-v1.0.0^{commit}") == _git(
+        repo.root, "rev-parse", "HEAD"
+    )
+    (release,) = repo.releases()
+    assert (release.version, release.tag, release.wheel) == (
+        Version("1.0.0"),
+        "shared-events-v1.0.0",
+        wheel,
+    )
+
+
+def test_a_second_release_keeps_the_first_and_previous_is_n_minus_1(repo: Repository) -> None:
+    first = repo.release()
+    assert repo.previous() is None
+    _set_version(repo.root, "1.1.0")
+    second = repo.release()
+    assert first.is_file() and second.is_file()
+    assert [str(r.version) for r in repo.releases()] == ["1.0.0", "1.1.0"]
+    assert repo.previous() == Version("1.0.0")
+
+
+def test_releasing_a_released_version_again_is_refused(repo: Repository) -> None:
+    wheel = repo.release()
+    before = _sha(wheel)
+    with pytest.raises(Refused, match="1.0.0 is already released"):
+        repo.release()
+    assert _sha(wheel) == before
+
+
+def test_a_version_not_newer_than_the_last_release_is_refused(repo: Repository) -> None:
+    _set_version(repo.root, "2.0.0")
+    repo.release()
+    _set_version(repo.root, "1.5.0")
+    with pytest.raises(Refused, match="not newer than the last release, 2.0.0"):
+        repo.release()
+    assert "shared-events-v1.5.0" not in _git(repo.root, "tag")
+
+
+def test_a_version_without_its_changelog_entry_is_refused(repo: Repository) -> None:
+    _set_version(repo.root, "1.1.0", changelog=False)
+    with pytest.raises(Refused, match="no '## 1.1.0' entry"):
+        repo.release()
+    assert not repo.index.exists()
+
+
+def test_uncommitted_changes_are_refused(repo: Repository) -> None:
+    (repo.root / "shared-events/src/shared_events/new.py").write_text("X = 1\n")
+    with pytest.raises(Refused, match="uncommitted changes"):
+        repo.release()
+    assert _git(repo.root, "tag") == ""
+
+
+def test_a_lost_wheel_is_rebuilt_from_its_tag_byte_for_byte(repo: Repository) -> None:
+    wheel = repo.release()
+    released = _sha(wheel)
+    _set_version(repo.root, "1.1.0")  # the tree moved on; the tag did not
+    wheel.unlink()
+    assert repo.rebuild(Version("1.0.0")) == wheel
+    assert _sha(wheel) == released
+    with pytest.raises(Refused, match="is there already"):
+        repo.rebuild(Version("1.0.0"))
+    with pytest.raises(Refused, match="never released"):
+        repo.rebuild(Version("9.9.9"))
+
+
+def test_the_cli_exits_2_with_one_line_on_a_refusal(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(contracts, "find_repo_root", lambda: repo.root)
+    assert contracts.main(["release"]) == 0
+    assert contracts.main(["release"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("contracts: refused: shared-events 1.0.0")
+    assert contracts.main(["previous"]) == 3
+    assert contracts.main(["rebuild", "not-a-version"]) == 2
+
+
+def test_every_committed_wheel_is_what_its_tag_builds(tmp_path: Path) -> None:
+    """N-1 can always be rebuilt: each wheel in contracts-index is its tag's build, exactly."""
+    real = Repository(find_repo_root())
+    releases = real.releases()
+    assert releases, "contracts-index holds no release"
+    untagged = [str(r.version) for r in releases if r.tag is None]
+    assert not untagged, f"wheels without their tag {untagged}: git fetch --tags"
+    for release in releases:
+        assert release.wheel is not None, f"tag {release.tag} has no wheel in contracts-index"
+        rebuilt = real.build_from_tag(str(release.tag), release.version, into=tmp_path)
+        assert _sha(rebuilt) == _sha(release.wheel), f"{release.tag} builds another wheel"
