@@ -68,3 +68,16 @@ def test_auto_falls_back_to_the_local_stack_when_testcontainers_fail(
 
     assert tried == ["local"] and infra.source == LOCAL_STACK
     assert provider.summary().startswith(f"saga infra: used {LOCAL_STACK}")
+
+
+def test_the_tests_database_is_their_own_and_both_plugins_agree_on_it() -> None:
+    """`make test-infra` prepares the database a service's own run is given
+    (shared_events.testing.plugin) and the workspace's suites use (this plugin)."""
+    from saga_infra.settings import Settings
+    from shared_events.testing.infra import Infra
+
+    for env in ({}, {"PG_DATABASE": "other"}, {"TEST_PG_DATABASE": "mine", "PG_PORT": "33432"}):
+        ours = Settings.from_env(env).for_tests(env)
+        theirs = Infra.from_env(env)
+        assert (ours.pg_database, ours.pg_port) == (theirs.pg_database, theirs.pg_port)
+        assert ours.pg_database != Settings.from_env(env).pg_database
