@@ -1,8 +1,9 @@
 """Real Postgres for the payment service's integration tests.
 
-The database comes from the workspace's `infra` fixture when the saga_infra plugin
-provides one, else from the PAYMENT_DB_* settings. Tests use fresh customer and order
-ids instead of emptying tables, so they can share a schema with other runs.
+The database is the `infra` fixture's: the workspace's stack (saga_infra's plugin), or the
+one the environment names when the service is tested on its own (shared_events.testing).
+Tests use fresh customer and order ids instead of emptying tables, so they can share a schema
+with other runs.
 """
 
 from collections.abc import Iterator
@@ -10,7 +11,6 @@ from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import Engine, create_engine, delete, func, select
-from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.consumer import HANDLERS
@@ -22,7 +22,6 @@ from payment_service.handlers import (
     list_payments,
     open_account,
 )
-from payment_service.settings import Settings
 from payment_service.tables import outbox, processed_events
 from payment_service.unit_of_work import SqlUnitOfWork
 from shared_events import (
@@ -37,23 +36,19 @@ from shared_events import (
 from shared_events.kafka import decode
 from shared_events.kafka.consuming.inbox import apply_batch, apply_once
 from shared_events.runtime.migrations import upgrade
+from shared_events.testing.infra import Infra
 
 ROLE = "payment_service"
 GROUP = "payment-service"
 
 
 @pytest.fixture(scope="session")
-def payment_db_url(request: pytest.FixtureRequest) -> URL | str:
-    try:
-        infra = request.getfixturevalue("infra")
-    except pytest.FixtureLookupError:
-        return Settings().database_url
-    url: URL | str = infra.sqlalchemy_url(ROLE, ROLE)
-    return url
+def payment_db_url(infra: Infra) -> str:
+    return infra.sqlalchemy_url(ROLE, ROLE)
 
 
 @pytest.fixture(scope="session")
-def payment_engine(payment_db_url: URL | str) -> Iterator[Engine]:
+def payment_engine(payment_db_url: str) -> Iterator[Engine]:
     engine = create_engine(payment_db_url, pool_size=30, max_overflow=10)
     upgrade("payment_service", engine)
     with engine.connect() as connection:
