@@ -152,3 +152,27 @@ def test_every_committed_wheel_is_what_its_tag_builds(tmp_path: Path) -> None:
         assert release.wheel is not None, f"tag {release.tag} has no wheel in contracts-index"
         rebuilt = real.build_from_tag(str(release.tag), release.version, into=tmp_path)
         assert _sha(rebuilt) == _sha(release.wheel), f"{release.tag} builds another wheel"
+
+
+def test_the_tree_changes_the_contracts_only_under_a_new_version() -> None:
+    """A released version is never changed: what the wheel is built from (the code, the
+    committed schemas, the metadata) is the tag's, or the tree carries a newer version."""
+    real = Repository(find_repo_root())
+    version = real.tree_version()
+    released = {r.version: r for r in real.releases()}
+    if version not in released:
+        assert version > max(released), f"the tree's {version} is older than a release"
+        return
+    tag = released[version].tag
+    assert tag is not None
+    changed = subprocess.run(
+        ["git", "-C", str(real.root), "diff", "--name-only", tag, "--"]
+        + [f"shared-events/{part}" for part in ("src", "schemas", "pyproject.toml")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert not changed, (
+        f"changed since {tag} without a new version: {changed}; bump shared-events' version, "
+        "write its CHANGELOG entry, make contracts-release"
+    )
