@@ -67,6 +67,7 @@ def test_release_tags_head_and_builds_the_wheel_from_the_tag(repo: Repository) -
     assert _git(repo.root, "rev-parse", "shared-events-v1.0.0^{commit}") == _git(
         repo.root, "rev-parse", "HEAD"
     )
+    assert repo.recorded_sums() == {wheel.name: _sha(wheel)}
     (release,) = repo.releases()
     assert (release.version, release.tag, release.wheel) == (
         Version("1.0.0"),
@@ -152,6 +153,13 @@ def test_every_committed_wheel_is_what_its_tag_builds(tmp_path: Path) -> None:
         assert release.wheel is not None, f"tag {release.tag} has no wheel in contracts-index"
         rebuilt = real.build_from_tag(str(release.tag), release.version, into=tmp_path)
         assert _sha(rebuilt) == _sha(release.wheel), f"{release.tag} builds another wheel"
+
+
+def test_no_released_wheel_was_replaced_or_removed() -> None:
+    """contracts-index/SHA256SUMS holds what each release built; the wheels are those bytes."""
+    real = Repository(find_repo_root())
+    wheels = {r.wheel.name: _sha(r.wheel) for r in real.releases() if r.wheel is not None}
+    assert wheels == real.recorded_sums()
 
 
 def test_the_tree_changes_the_contracts_only_under_a_new_version() -> None:

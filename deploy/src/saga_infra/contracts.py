@@ -37,6 +37,8 @@ from saga_infra.settings import find_repo_root
 PACKAGE = "shared-events"
 TAG_PREFIX = "shared-events-v"
 INDEX_DIR = "contracts-index"
+SUMS_FILE = "SHA256SUMS"
+"""In the index: `<sha256>  <wheel>` per release, appended by `release`, never rewritten."""
 _WHEEL = re.compile(r"^shared_events-(?P<version>[^-]+)-py3-none-any\.whl$")
 
 
@@ -70,6 +72,17 @@ class Repository:
     def tree_version(self) -> Version:
         project = tomllib.loads((self.package_dir / "pyproject.toml").read_text())["project"]
         return Version(project["version"])
+
+    @property
+    def sums(self) -> Path:
+        return self.index / SUMS_FILE
+
+    def recorded_sums(self) -> dict[str, str]:
+        """Wheel file name -> the sha256 its release recorded."""
+        if not self.sums.is_file():
+            return {}
+        pairs = (line.split() for line in self.sums.read_text().splitlines() if line.strip())
+        return {name: digest for digest, name in pairs}
 
     def wheel_path(self, version: Version) -> Path:
         return self.index / f"shared_events-{version}-py3-none-any.whl"
@@ -154,10 +167,13 @@ class Repository:
         tag = f"{TAG_PREFIX}{version}"
         self._git("tag", "--annotate", tag, "--message", f"{PACKAGE} {version}")
         try:
-            return self.build_from_tag(tag, version)
+            wheel = self.build_from_tag(tag, version)
         except StepFailed:
             self._git("tag", "--delete", tag)
             raise
+        with self.sums.open("a") as sums:
+            sums.write(f"{_sha256(wheel)}  {wheel.name}\n")
+        return wheel
 
     def rebuild(self, version: Version) -> Path:
         release = {r.version: r for r in self.releases()}.get(version)
@@ -165,7 +181,15 @@ class Repository:
             raise Refused(f"no tag {TAG_PREFIX}{version}: {version} was never released here")
         if release.wheel is not None:
             raise Refused(f"{release.wheel.relative_to(self.root)} is there already")
-        return self.build_from_tag(release.tag, version)
+        wheel = self.build_from_tag(release.tag, version)
+        recorded = self.recorded_sums().get(wheel.name)
+        if recorded is not None and recorded != _sha256(wheel):
+            wheel.unlink()
+            raise StepFailed(f"{_tag_of(release)} builds a wheel other than the one released")
+        if recorded is None:
+            with self.sums.open("a") as sums:
+                sums.write(f"{_sha256(wheel)}  {wheel.name}\n")
+        return wheel
 
     def previous(self) -> Version | None:
         """The release before the newest one: N-1, when N is the newest."""
@@ -178,6 +202,10 @@ def _version(text: str) -> Version | None:
         return Version(text)
     except InvalidVersion:
         return None
+
+
+def _tag_of(release: Release) -> str:
+    return release.tag or str(release.version)
 
 
 def _where(release: Release) -> str:

@@ -25,7 +25,7 @@ ROLE = "order_service"
 
 @pytest.fixture(scope="session")
 def order_db_url(infra):
-    return infra.sqlalchemy_url(ROLE, ROLE)
+    return infra.sqlalchemy_url(ROLE)
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,7 @@ def gates(infra: Any) -> Iterator[tuple[TcpGate, TcpGate]]:
 
 @pytest.fixture
 def order_process(infra: Any, gates: tuple[TcpGate, TcpGate]) -> Iterator[dict[str, Any]]:
-    upgrade("order_service", infra.sqlalchemy_url(ROLE, ROLE))
+    upgrade("order_service", infra.sqlalchemy_url(ROLE))
     database, kafka = gates
     group = f"order-lifecycle-{uuid.uuid4().hex[:8]}"
     port = _free_port()

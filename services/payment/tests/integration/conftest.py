@@ -44,7 +44,7 @@ GROUP = "payment-service"
 
 @pytest.fixture(scope="session")
 def payment_db_url(infra: Infra) -> str:
-    return infra.sqlalchemy_url(ROLE, ROLE)
+    return infra.sqlalchemy_url(ROLE)
 
 
 @pytest.fixture(scope="session")
