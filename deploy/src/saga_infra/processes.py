@@ -43,6 +43,15 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def cmdline_argv(pid: int) -> list[str]:
+    """The process's argv, each argument whole (empty when it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+
+
 def owned_pid(pid_file: Path, marker: str) -> int | None:
     """The PID in `pid_file` if that process is alive and its command line contains `marker`."""
     pid = read_pid(pid_file)

@@ -60,6 +60,24 @@ class Service:
         own = f"http://127.0.0.1:{self.port}"
         return os.environ.get(f"{self.prefix}_URL", own) if self.replica == 1 else own
 
+    @property
+    def python_variable(self) -> str:
+        return f"{self.prefix}_PYTHON"
+
+    def python(self, environ: Mapping[str, str] | None = None) -> str:
+        """The interpreter that runs this service: `<SERVICE>_PYTHON` when set (e.g. a
+        virtualenv of the service on other contracts, as `make compat` builds), else this
+        process's own. ServiceError when the variable names no executable file."""
+        env = os.environ if environ is None else environ
+        chosen = env.get(self.python_variable, "").strip()
+        if not chosen:
+            return sys.executable
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise ServiceError(
+                f"{self.python_variable}={chosen!r} is not an executable Python interpreter"
+            )
+        return chosen
+
     def replicas(self, count: int) -> list[Service]:
         """Replicas 1..count of this service."""
         return [Service(self.name, self.default_port, n) for n in range(1, count + 1)]
@@ -138,9 +156,9 @@ def started_instances(settings: Settings, service: Service) -> list[Service]:
 
 
 def migrate(settings: Settings, service: Service) -> None:
-    """Apply the service's Alembic migrations to its own schema."""
+    """Apply the service's Alembic migrations to its own schema (with `Service.python()`)."""
     done = subprocess.run(
-        [sys.executable, "-m", service.module, "migrate"],
+        [service.python(), "-m", service.module, "migrate"],
         env=service.env(settings),
         capture_output=True,
         text=True,
@@ -161,14 +179,25 @@ def running_pid(settings: Settings, service: Service) -> int | None:
     return pid if f"{service.module} serve" in cmdline else None
 
 
+def running_python(settings: Settings, service: Service) -> str | None:
+    """The interpreter the running service process was started with (its argv[0]), if any."""
+    pid = running_pid(settings, service)
+    if pid is None:
+        return None
+    argv = processes.cmdline_argv(pid)
+    return argv[0] if argv else None
+
+
 def start(settings: Settings, service: Service, options: Sequence[str] = ()) -> int:
     """Start `python -m <service> serve [options]` in the background; returns its PID.
 
-    `options` are `serve`'s own, e.g. `--no-consumer` (a test stopping one consumer).
+    `options` are `serve`'s own, e.g. `--no-consumer` (a test stopping one consumer). The
+    interpreter is `Service.python()`: `<SERVICE>_PYTHON`, else this process's.
     """
     pid = running_pid(settings, service)
     if pid is not None:
         return pid
+    python = service.python()
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", service.port)) == 0:
             raise ServiceError(
@@ -179,7 +208,7 @@ def start(settings: Settings, service: Service, options: Sequence[str] = ()) -> 
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     with service.log_file(settings).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", service.module, "serve", *options],
+            [python, "-m", service.module, "serve", *options],
             env=service.env(settings),
             stdout=log,
             stderr=subprocess.STDOUT,
