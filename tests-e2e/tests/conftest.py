@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from saga_e2e.client import SagaClient
+from saga_e2e.client import SagaClient, record_ledger
 from saga_e2e.invariants import check_all
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +26,12 @@ def system_is_up() -> None:
 
 @pytest.fixture
 def saga() -> Iterator[SagaClient]:
-    """A client whose ledger is checked against DESIGN.md §6 after the test."""
+    """A client whose ledger is checked against DESIGN.md §6 after the test (and recorded for
+    a harness that checks every test's orders again at its end: SAGA_E2E_LEDGER_FILE)."""
     client = SagaClient()
     yield client
     try:
+        record_ledger(client.ledger)
         problems = check_all(client)
     finally:
         client.close()

@@ -13,7 +13,8 @@ from shared_events.contracts.payments import PaymentProcessed
 from shared_events.envelope import new_envelope
 from shared_events.kafka.codec import encode
 
-pytestmark = pytest.mark.e2e
+# In `make compat` too: together they carry every event each service consumes and produces.
+pytestmark = [pytest.mark.e2e, pytest.mark.compat]
 
 
 def test_republished_order_created_charges_once(saga: SagaClient) -> None:

@@ -4,7 +4,8 @@ import pytest
 
 from saga_e2e.client import SagaClient, unique
 
-pytestmark = pytest.mark.e2e
+# In `make compat` too: together they carry every event each service consumes and produces.
+pytestmark = [pytest.mark.e2e, pytest.mark.compat]
 
 
 def test_funded_order_in_stock_is_confirmed_with_one_charge_and_its_items_held(

@@ -1,11 +1,12 @@
 """A thin HTTP client for the three services, keeping a ledger of what a test created."""
 
+import json
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -34,6 +35,35 @@ class Ledger:
     stock: dict[str, int] = field(default_factory=dict)  # sku -> units put (available+reserved)
     funded: dict[str, int] = field(default_factory=dict)  # customer -> opening + deposits
     orders: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """One line of JSON (what `LEDGER_FILE_VARIABLE` collects, one line per test)."""
+        return json.dumps({"stock": self.stock, "funded": self.funded, "orders": self.orders})
+
+    @classmethod
+    def merged(cls, lines: Iterable[str]) -> Self:
+        """One ledger of many tests' lines (their customers, skus and orders never overlap)."""
+        ledger = cls()
+        for line in lines:
+            if not line.strip():
+                continue
+            part = json.loads(line)
+            ledger.stock.update({str(k): int(v) for k, v in part["stock"].items()})
+            ledger.funded.update({str(k): int(v) for k, v in part["funded"].items()})
+            ledger.orders += [str(o) for o in part["orders"] if o not in ledger.orders]
+        return ledger
+
+
+LEDGER_FILE_VARIABLE = "SAGA_E2E_LEDGER_FILE"
+"""When set, each test's ledger is appended to that file (a harness checks them all after)."""
+
+
+def record_ledger(ledger: Ledger, environ: Mapping[str, str] | None = None) -> None:
+    """Append `ledger` to the file `SAGA_E2E_LEDGER_FILE` names, if it names one."""
+    path = (os.environ if environ is None else environ).get(LEDGER_FILE_VARIABLE, "").strip()
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(ledger.to_json() + "\n")
 
 
 def unique(prefix: str) -> str:
