@@ -14,7 +14,8 @@ SERVICES := order payment inventory
 
 .PHONY: help install infra-up infra-down infra-reset test-infra contracts-release topics schemas schemas-check \
         lint typecheck workspace-unit workspace-integration unit integration services-test e2e storm bench-smoke test chaos chaos-replicas chaos-brokers bench fuzz dev dev-down trace screenshots \
-        up down alerts-check helm-check asyncapi asyncapi-check docker-install docker-images docker-engine-down compose-e2e
+        up down alerts-check helm-check asyncapi asyncapi-check docker-install docker-images docker-engine-down compose-e2e \
+        compat
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -118,6 +119,13 @@ STORM_ENV := STACK_DIR=$${STORM_STACK_DIR:-$(CURDIR)/.local/storm} \
 storm: install ## Duplicate storm: the saga on its own stack with every event published twice
 	env -u ORDER_URL -u PAYMENT_URL -u INVENTORY_URL -u KAFKA_BOOTSTRAP_SERVERS $(STORM_ENV) \
 	  $(RUN) python -m saga_infra e2e -- tests-e2e -m storm
+
+# Rolling-upgrade compatibility on its own stack (COMPAT_* overrides its ports and STACK_DIR,
+# .local/compat): each service in turn on the previous contracts release (N-1, a virtualenv from
+# its own lock), the others on the tree's (N). COMPAT_PREVIOUS=<version> (or COMPAT_ARGS=
+# --previous <version>) takes another release as N-1; no earlier release: nothing to do, exit 0.
+compat: install ## Rolling upgrade: each service in turn on the previous contracts release, e2e compat tests + invariants
+	UV=$(UV) $(RUN) python -m saga_e2e.compat $(COMPAT_ARGS)
 
 # The harnesses' own stacks (chaos, bench) run without Prometheus: never on `make dev`'s 9090,
 # and no scrapes in the CPU a bench measures.
