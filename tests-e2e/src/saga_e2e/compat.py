@@ -480,7 +480,9 @@ class Harness:
         except (Refused, StepFailed, services.ServiceError) as exc:
             result.error = str(exc)
             self.say(f"run {number}: {exc}")
-            self.show_log(system, target)
+            for service in SERVICES:
+                if str(service.log_file(system.settings)) in result.error:
+                    self.show_log(system, service)
         else:
             try:
                 self.run_tests(system, result)
@@ -620,8 +622,7 @@ def _main(argv: Sequence[str] | None) -> int:
     spec = compat_spec(root)
     results: list[RunResult] = []
     with own_stack.pointed_at(spec):
-        # The first run's service on N-1 from the start: one restart fewer.
-        harness.point_services(plan.services[0])
+        # Up on N, every service: a service that fails on N-1 then fails its run, not the stack.
         try:
             system = own_stack.bring_up(say, spec.name)
         except Exception as exc:
