@@ -88,6 +88,40 @@ def test_no_earlier_release_is_no_plan(tmp_path: Path) -> None:
     assert resolve_plan(root, None, ["order"], "3.0.0") is None
 
 
+def test_make_compat_with_no_earlier_release_says_so_and_exits_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from importlib import metadata
+
+    root = _repo(tmp_path, metadata.version("shared-events"), [metadata.version("shared-events")])
+    monkeypatch.setattr(compat, "find_repo_root", lambda: root)
+
+    assert compat.main([]) == 0
+    assert "no earlier release of shared-events" in capsys.readouterr().out
+    assert not (root / ".local").exists()  # nothing built, nothing started
+
+
+def test_n_minus_1_outside_a_declared_range_refuses_with_exit_2_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from importlib import metadata
+
+    tree = metadata.version("shared-events")
+    root = _repo(tmp_path, tree, ["0.1.0", tree])
+    for service in ("order", "payment", "inventory"):
+        (root / "services" / service).mkdir(parents=True)
+        (root / "services" / service / "pyproject.toml").write_text(
+            (ROOT / "services" / service / "pyproject.toml").read_text()
+        )
+    monkeypatch.setattr(compat, "find_repo_root", lambda: root)
+
+    assert compat.main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("compat: refused: order declares shared-events")
+    assert "cannot run on N-1 = 0.1.0" in err and len(err.splitlines()) == 1
+    assert not (root / ".local").exists()
+
+
 def test_the_plan_takes_the_release_before_n_or_the_one_given(tmp_path: Path) -> None:
     root = _repo(tmp_path, "3.1.0", ["2.4.0", "3.0.0", "3.1.0"])
 
