@@ -6,7 +6,8 @@ its `uv.lock` with shared-events swapped for the N-1 wheel of `contracts-index/`
 itself installed non-editable), the other two on N (the root environment, the tree's contracts).
 Each run restarts what changes, checks and prints the shared-events version every service
 process runs, then the e2e tests marked `compat` (together they carry every event each service
-consumes and produces) and DESIGN.md §6 over every order the run created.
+consumes and produces), DESIGN.md §6 over every order the run created, and no record
+dead-lettered meanwhile (a consumer's answer to an event version it cannot read).
 
 N is the tree's shared-events version (the newest release, on main); N-1 is the release before
 it (`python -m saga_infra.contracts previous`), or `--previous VERSION` / `COMPAT_PREVIOUS` (a
@@ -46,6 +47,7 @@ from packaging.version import InvalidVersion, Version
 
 from saga_e2e import own_stack
 from saga_e2e.chaos.db_checks import check_effects
+from saga_e2e.chaos.drain import dead_letters
 from saga_e2e.client import LEDGER_FILE_VARIABLE, Ledger, SagaClient, ServiceUrls
 from saga_e2e.invariants import check_all
 from saga_e2e.own_stack import StackSpec, System
@@ -422,6 +424,7 @@ class Harness:
             f"--timeout={TEST_TIMEOUT_S}",
             f"--junitxml={junit}",
         ]
+        dead_before = dead_letters(system.settings.kafka_bootstrap)
         self.say(f"run {result.number}: pytest tests-e2e {' '.join(PYTEST_SELECTION)}")
         result.exit_code = subprocess.run(
             command, env=env, cwd=self.plan.root, check=False
@@ -433,11 +436,13 @@ class Harness:
             f"{result.passed} passed, {result.failed} failed"
         )
         lines = ledger_file.read_text().splitlines() if ledger_file.is_file() else []
-        result.problems = self.check_invariants(system, Ledger.merged(lines))
+        result.problems = self.check_invariants(system, Ledger.merged(lines), dead_before)
 
-    def check_invariants(self, system: System, ledger: Ledger) -> list[str]:
+    def check_invariants(self, system: System, ledger: Ledger, dead_before: int) -> list[str]:
         """DESIGN.md §6 over every order of the run: over HTTP (terminal, money, stock, per
-        customer and sku) and in the outboxes (each effect at most once per order)."""
+        customer and sku) and in the outboxes (each effect at most once per order); and no
+        event dead-lettered meanwhile (what a consumer on N-1 does with a version it cannot
+        read: `unsupported_event_version`)."""
         if not ledger.orders:
             return ["no order was recorded: the tests created none, or their ledger was lost"]
         client = SagaClient(ServiceUrls(*system.urls))
@@ -448,6 +453,12 @@ class Harness:
             client.close()
         with psycopg.connect(system.settings.dsn()) as conn:
             problems += check_effects(conn, ledger.orders)
+        dead = dead_letters(system.settings.kafka_bootstrap) - dead_before
+        if dead:
+            problems.append(
+                f"{dead} records dead-lettered during the run: a service could not read what "
+                "another wrote (the <group>.dlq topics, the order service's /ui/dead-letters)"
+            )
         self.say(
             f"invariants over {len(ledger.orders)} orders, {len(ledger.funded)} accounts, "
             f"{len(ledger.stock)} skus: {'ok' if not problems else f'{len(problems)} violated'}"
