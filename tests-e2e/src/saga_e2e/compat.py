@@ -12,7 +12,8 @@ dead-lettered meanwhile (a consumer's answer to an event version it cannot read)
 N is the tree's shared-events version (the newest release, on main); N-1 is the release before
 it (`python -m saga_infra.contracts previous`), or `--previous VERSION` / `COMPAT_PREVIOUS` (a
 simulation before the next release is out: `--previous 3.0.0` with the tree on 3.0.0). No
-earlier release: nothing to test, exit 0.
+earlier release: nothing to test, exit 0. The safe order of deployment from N-1 to N
+(`python -m saga_infra.rollout`) is printed first.
 
 It runs on its own stack (`COMPAT_<VAR>` overrides each default of `COMPAT`), started once and
 stopped at the end as far as this run started it, on failure too. Exit codes: 0 every run passed
@@ -51,7 +52,7 @@ from saga_e2e.chaos.drain import dead_letters
 from saga_e2e.client import LEDGER_FILE_VARIABLE, Ledger, SagaClient, ServiceUrls
 from saga_e2e.invariants import check_all
 from saga_e2e.own_stack import StackSpec, System
-from saga_infra import services
+from saga_infra import rollout, services
 from saga_infra.contracts import PACKAGE, Repository
 from saga_infra.services import SERVICES, Service
 from saga_infra.settings import find_repo_root
@@ -558,6 +559,17 @@ def declared_ranges(plan: Plan) -> dict[str, Requirement]:
     return declared
 
 
+def show_rollout(plan: Plan, uv: str, say: Progress) -> None:
+    """The safe order of deployment from N-1 to N (`python -m saga_infra.rollout`), first:
+    a run with a consumer on N-1 of a version only N writes fails, and this says why."""
+    # rollout runs each release's registry with the `uv` on PATH: the one found here.
+    os.environ["PATH"] = os.pathsep.join([str(Path(uv).parent), os.environ.get("PATH", "")])
+    say(f"compat: python -m saga_infra.rollout {plan.previous} {plan.current}")
+    if rollout.main([str(plan.previous), str(plan.current)]) != 0:
+        say("compat: the rollout order is unknown (above: why); the runs go on")
+    sys.stdout.flush()
+
+
 def _terminate(signum: int, _frame: FrameType | None) -> None:
     # SIGTERM unwinds like Ctrl-C, so what this run started is stopped.
     raise KeyboardInterrupt(f"signal {signum}")
@@ -620,6 +632,7 @@ def _main(argv: Sequence[str] | None) -> int:
         say(f"compat: N = {plan.current} (the tree), N-1 = {plan.previous}{note}")
         plan.work_dir.mkdir(parents=True, exist_ok=True)
         harness = Harness(plan, say)
+        show_rollout(plan, harness.uv, say)
         for service in plan.services:
             harness.build_venv(service, declared[service.name])
     except Refused as exc:
