@@ -148,7 +148,7 @@ helm-check: install ## Helm chart deploy/k8s/saga, offline: lint, template, ever
 COMPOSE_E2E := $(shell { [ -n "$$DOCKER_HOST" ] || [ -S /var/run/docker.sock ] || pgrep -x dockerd || \
   { command -v dockerd && [ "$$(id -u)" = 0 ]; }; } >/dev/null 2>&1 && echo compose-e2e)
 
-test: lint typecheck schemas-check asyncapi-check alerts-check helm-check workspace-unit workspace-integration services-test e2e storm bench-smoke $(COMPOSE_E2E) ## Everything: lint, types, schemas, AsyncAPI document, alert rules, Helm chart, the workspace's unit + integration, each service's own tests (alone), e2e (+ failure smoke), storm, quick bench, compose e2e (with an engine)
+test: lint typecheck schemas-check asyncapi-check alerts-check helm-check workspace-unit workspace-integration services-test e2e storm compat bench-smoke $(COMPOSE_E2E) ## Everything: lint, types, schemas, AsyncAPI document, alert rules, Helm chart, the workspace's unit + integration, each service's own tests (alone), e2e (+ failure smoke), storm, rolling-upgrade compat, quick bench, compose e2e (with an engine)
 
 chaos: install ## Full chaos run on its own stack: 10,000 orders through 30 crashes, then invariants
 	$(HARNESS_ENV) $(RUN) python -m saga_e2e.chaos --orders $${CHAOS_ORDERS:-10000} --faults $${CHAOS_FAULTS:-30}
