@@ -354,6 +354,33 @@ def test_make_stage_fails_when_the_index_lacks_a_wheel_the_lock_names(tmp_path: 
     assert done.returncode != 0
 
 
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="sha256sum")
+def test_make_stage_checks_the_wheels_against_the_index_s_sha256sums(tmp_path: Path) -> None:
+    """uv records no hash for a local index: the index's SHA256SUMS, when it has one, does."""
+    service = _alone(tmp_path, "payment")
+    index = tmp_path / "contracts-index"
+    (wheel,) = _contracts_wheels(_lock("payment"))["../../contracts-index"]
+    sums = index / "SHA256SUMS"
+    listed = subprocess.run(
+        ["sha256sum", *sorted(path.name for path in index.glob("*.whl"))],
+        cwd=index,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    sums.write_text(listed)
+    assert _make(service, "stage").returncode == 0
+    with (index / wheel).open("ab") as handle:
+        handle.write(b"not the released bytes")
+    done = _make(service, "stage")
+    assert done.returncode != 0 and wheel in done.stderr
+    assert not (service / ".build/contracts-index").exists()  # nothing half-staged is built
+    shutil.copy(ROOT / "contracts-index" / wheel, index / wheel)
+    assert _make(service, "stage").returncode == 0
+    sums.write_text("".join(line for line in listed.splitlines(True) if wheel not in line))
+    assert _make(service, "stage").returncode != 0  # a wheel the release never listed
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make")
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_make_image_builds_the_service_directory_as_its_versioned_image(
