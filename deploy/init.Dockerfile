@@ -1,5 +1,6 @@
 # One-shot init job for docker compose: DB roles/schemas (deploy/sql, with psql) and the Kafka
-# topics (shared_events.kafka.provisioning). Built from the repository root like the services:
+# topics (shared_events.kafka.provisioning). Built from the repository root (the uv workspace's
+# shared-events and lockfile; the services, each built from its own directory, stay out):
 #   docker build -f deploy/init.Dockerfile .
 ARG PYTHON_BASE=python:3.11-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
@@ -12,12 +13,12 @@ COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/venv \
     UV_PYTHON_DOWNLOADS=never UV_CACHE_DIR=/uv-cache
 WORKDIR /src
+# uv's download cache: empty, or filled on the host from the workspace's uv.lock
+# (deploy/docker/.uv-cache); when its uv.lock.sha256 matches, everything installs offline.
 COPY deploy/docker/.uv-cache/ /uv-cache/
+# The lockfile and the workspace members' metadata only (the services are no members).
 COPY pyproject.toml uv.lock ./
 COPY shared-events/pyproject.toml shared-events/
-COPY services/order/pyproject.toml services/order/
-COPY services/payment/pyproject.toml services/payment/
-COPY services/inventory/pyproject.toml services/inventory/
 COPY deploy/pyproject.toml deploy/
 COPY tests-e2e/pyproject.toml tests-e2e/
 RUN if sha256sum --status -c /uv-cache/uv.lock.sha256 2>/dev/null; then export UV_OFFLINE=1; fi \

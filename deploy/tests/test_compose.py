@@ -108,11 +108,14 @@ def test_service_is_built_from_its_own_dockerfile_and_waits_for_its_dependencies
     compose: dict[str, Any], name: str, port: int
 ) -> None:
     service = _services(compose)[name]
-    assert service["build"]["context"] == "."
-    assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+    # Its own directory is the build context (as if it were its own repository), with the
+    # contracts wheels staged into it; never the repository.
+    assert service["build"]["context"] == f"services/{name}"
+    assert service["build"]["dockerfile"] == "Dockerfile"
     assert service["build"]["args"] == _services(compose)["init"]["build"]["args"]
     assert service["image"] == f"${{COMPOSE_PROJECT_NAME:-saga}}-{name}"
-    assert (ROOT / service["build"]["dockerfile"]).is_file()
+    assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+    assert (ROOT / service["build"]["context"] / ".dockerignore").is_file()
     assert service["ports"] == [f"127.0.0.1:${{{name.upper()}_HTTP_PORT:-{port}}}:{port}"]
     assert service["depends_on"] == {
         "init": {"condition": "service_completed_successfully"},
@@ -552,6 +555,10 @@ def test_the_resolved_model_publishes_on_loopback_and_takes_the_image_variables(
     assert services["kafka"]["image"] == "example/kafka:1"
     assert services["postgres"]["image"] == "postgres:15"
     assert services["order"]["build"]["args"]["PYTHON_BASE"] == "x/py:3"
+    # Each service's context resolves to its own directory; the init job's to the repository.
+    for name in APP_PORTS:
+        assert Path(services[name]["build"]["context"]) == ROOT / "services" / name
+    assert Path(services["init"]["build"]["context"]) == ROOT
     for name, service in services.items():
         for port in service.get("ports", []):
             assert port["host_ip"] == "127.0.0.1", (name, port)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from saga_infra import jaeger_server
 from saga_infra.compose import engine as engines
-from saga_infra.compose import run
+from saga_infra.compose import images, run, stage, uv_cache
 from saga_infra.errors import StackError
 from saga_infra.settings import Settings
 
@@ -39,6 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the one-time builds before make test (.ci/run): engine, compose CLI, images, "
         "uv's cache, and the local stack's Jaeger",
     )
+    stage_parser = commands.add_parser(
+        "stage",
+        help="each service's build context: the contracts wheels its uv.lock names (make stage) "
+        "and uv's cache from its lock, for `make -C services/<name> image` without PyPI",
+    )
+    stage_parser.add_argument(
+        "services",
+        nargs="*",
+        metavar="service",
+        help=f"{', '.join(uv_cache.SERVICES)} (none: all three, and the init job's uv cache)",
+    )
     commands.add_parser("up", help="docker compose up --build --detach --wait (make up)")
     down_parser = commands.add_parser("down", help="docker compose down (make down)")
     down_parser.add_argument("--volumes", action="store_true", help="remove the volumes too")
@@ -66,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _say(
                     "images: the engine keeps running (`python -m saga_infra.compose engine down`)"
                 )
+            return 0
+        if args.command == "stage":
+            context = images.Context(settings.repo_root, settings, _say)
+            chosen = args.services or list(uv_cache.SERVICES)
+            stage.stage(context, _say, chosen, init=not args.services)
             return 0
         if args.command == "up":
             return run.up(settings, _say)

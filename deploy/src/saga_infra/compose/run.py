@@ -1,7 +1,8 @@
 """`make up` and `make compose-e2e`: docker-compose.yml on a real engine, with the images found.
 
 `prepare` finds or starts the engine and the compose CLI, resolves every image (official or
-stand-in, printed), and fills uv's cache for offline image builds. `e2e` then runs
+stand-in, printed), and stages the images' build contexts (`stage`: each service's contracts
+wheels and uv's cache from its own lock, for offline image builds). `e2e` then runs
 `docker compose up --build --wait` under a project name and host ports of its own (23xxx, so it
 never meets `make dev`'s 8001-8003/9092/5432 or other stacks), the e2e suite of `make e2e`
 against the published ports on 127.0.0.1, a container crash (`test_compose_restart.py`), and
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from saga_infra.compose import engine as engines
-from saga_infra.compose import images, uv_cache
+from saga_infra.compose import images, stage
 from saga_infra.compose.engine import Engine
 from saga_infra.settings import Settings
 
@@ -124,7 +125,7 @@ def prepare(
     ports: Mapping[str, int] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Stack:
-    """Engine, compose CLI, images and uv's cache: everything `docker compose up` needs here.
+    """Engine, compose CLI, images and the staged build contexts: all `docker compose up` needs.
 
     One at a time per checkout: a second caller (`make compose-e2e` while `.ci/run`'s
     background `prepare` still builds) waits for the first, then finds it all in place.
@@ -154,14 +155,15 @@ def _prepare(
     try:
         context = images.Context(settings.repo_root, settings, progress)
         begun = time.monotonic()
-        # The compose CLI's Go build and uv's cache (network) beside the images (mmdebstrap).
+        # The compose CLI's Go build and the build contexts (uv's caches: network) beside the
+        # images (mmdebstrap).
         with ThreadPoolExecutor(max_workers=2) as pool:
             compose_cli = pool.submit(engines.ensure_compose, where, engine, progress)
-            filling = pool.submit(uv_cache.prefill, context)
+            staging = pool.submit(stage.stage, context, progress)
             resolved = images.resolve(engine, context, env)
             for item in resolved:
                 progress(item.line())
-            progress(filling.result())
+            staging.result()
             compose_cli.result()
         progress(f"images: ready in {time.monotonic() - begun:.0f} s")
     except BaseException:
