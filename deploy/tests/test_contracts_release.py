@@ -54,7 +54,7 @@ def repo(tmp_path: Path) -> Repository:
     _git(root, "config", "user.email", "test@example.invalid")
     _git(root, "config", "user.name", "test")
     _set_version(root, "1.0.0")
-    return Repository(root)
+    return Repository(root, checks=())
 
 
 def _sha(path: Path) -> str:
@@ -110,6 +110,23 @@ def test_a_version_without_its_changelog_entry_is_refused(repo: Repository) -> N
     assert not repo.index.exists()
 
 
+def test_a_failing_gate_refuses_the_release(repo: Repository) -> None:
+    gated = Repository(repo.root, checks=(("sh", "-c", "echo stale asyncapi.yaml; exit 1"),))
+    with pytest.raises(Refused, match="stale asyncapi.yaml .make schemas first"):
+        gated.release()
+    assert _git(repo.root, "tag") == "" and not repo.index.exists()
+
+
+def test_the_gates_are_the_schema_and_asyncapi_checks_and_pass_on_the_tree() -> None:
+    assert [gate[1:] for gate in contracts.GATES] == [
+        ("-m", "shared_events.schemas", "check"),
+        ("-m", "shared_events.asyncapi", "check"),
+    ]
+    for gate in contracts.GATES:
+        done = subprocess.run(gate, cwd=find_repo_root(), capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_uncommitted_changes_are_refused(repo: Repository) -> None:
     (repo.root / "shared-events/src/shared_events/new.py").write_text("X = 1\n")
     with pytest.raises(Refused, match="uncommitted changes"):
@@ -134,6 +151,7 @@ def test_the_cli_exits_2_with_one_line_on_a_refusal(
     repo: Repository, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(contracts, "find_repo_root", lambda: repo.root)
+    monkeypatch.setattr(contracts, "GATES", ())
     assert contracts.main(["release"]) == 0
     assert contracts.main(["release"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -39,6 +39,10 @@ TAG_PREFIX = "shared-events-v"
 INDEX_DIR = "contracts-index"
 SUMS_FILE = "SHA256SUMS"
 """In the index: `<sha256>  <wheel>` per release, appended by `release`, never rewritten."""
+GATES: tuple[tuple[str, ...], ...] = (
+    (sys.executable, "-m", "shared_events.schemas", "check"),
+    (sys.executable, "-m", "shared_events.asyncapi", "check"),
+)
 _WHEEL = re.compile(r"^shared_events-(?P<version>[^-]+)-py3-none-any\.whl$")
 
 
@@ -60,6 +64,9 @@ class Release:
 @dataclass(frozen=True)
 class Repository:
     root: Path
+    checks: tuple[tuple[str, ...], ...] = GATES
+    """Commands (run at the root) that must pass before a release: the committed schemas and
+    the AsyncAPI document up to date with the tree's contracts, its version included."""
 
     @property
     def index(self) -> Path:
@@ -158,6 +165,11 @@ class Repository:
         changelog = (self.package_dir / "CHANGELOG.md").read_text()
         if not re.search(rf"^## {re.escape(str(version))}\s*$", changelog, re.MULTILINE):
             raise Refused(f"shared-events/CHANGELOG.md has no '## {version}' entry")
+        for command in self.checks:
+            gate = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
+            if gate.returncode != 0:
+                last = (gate.stdout + gate.stderr).strip().splitlines()[-1:] or ["no output"]
+                raise Refused(f"{' '.join(command[1:])} failed: {last[0]} (make schemas first)")
         dirty = self._git("status", "--porcelain", "--", PACKAGE).strip()
         if dirty:
             raise Refused(
@@ -231,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("list", help="every released version, its tag and wheel")
     commands.add_parser("previous", help="print the release before the newest (N-1)")
     args = parser.parse_args(argv)
-    repo = Repository(find_repo_root())
+    repo = Repository(find_repo_root(), checks=GATES)
     try:
         if args.command == "release":
             wheel = repo.release()
