@@ -5,7 +5,7 @@
     release           tag the tree's shared-events version and build its wheel into the index
     rebuild VERSION   build a released version's wheel again from its tag (when it is missing)
     list              every released version: its tag, its wheel
-    previous          the version before the newest release (what `make compat` runs against)
+    previous          N-1: the newest release older than the tree's version (`make compat`'s)
 
 The index is `contracts-index/` at the repository root: a flat directory of wheels, committed,
 which each service's `pyproject.toml` names as the only source of `shared-events`. A release
@@ -26,7 +26,7 @@ import sys
 import tarfile
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,9 +204,18 @@ class Repository:
         return wheel
 
     def previous(self) -> Version | None:
-        """The release before the newest one: N-1, when N is the newest."""
-        versions = [r.version for r in self.releases() if r.wheel is not None]
-        return versions[-2] if len(versions) >= 2 else None
+        """N-1: the newest release (with its wheel) older than the tree's version."""
+        released = [r.version for r in self.releases() if r.wheel is not None]
+        return previous_release(released, self.tree_version())
+
+
+def previous_release(released: Iterable[Version], tree: Version) -> Version | None:
+    """N-1: the newest release older than the tree's version.
+
+    With the tree on the newest release (main) that is the release before it; a tree bumped
+    ahead of its release has the newest release as its N-1.
+    """
+    return max((version for version in released if version < tree), default=None)
 
 
 def _version(text: str) -> Version | None:
@@ -241,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild = commands.add_parser("rebuild", help="build a released version's wheel from its tag")
     rebuild.add_argument("version")
     commands.add_parser("list", help="every released version, its tag and wheel")
-    commands.add_parser("previous", help="print the release before the newest (N-1)")
+    commands.add_parser("previous", help="print N-1: the newest release older than the tree's")
     args = parser.parse_args(argv)
     repo = Repository(find_repo_root(), checks=GATES)
     try:
