@@ -94,7 +94,7 @@ def test_make_compat_with_no_earlier_release_says_so_and_exits_0(
     from importlib import metadata
 
     root = _repo(tmp_path, metadata.version("shared-events"), [metadata.version("shared-events")])
-    monkeypatch.setattr(compat, "find_repo_root", lambda: root)
+    monkeypatch.setattr(compat.cli, "find_repo_root", lambda: root)
 
     assert compat.main([]) == 0
     assert "no earlier release of shared-events" in capsys.readouterr().out
@@ -113,7 +113,7 @@ def test_n_minus_1_outside_a_declared_range_refuses_with_exit_2_before_anything_
         (root / "services" / service / "pyproject.toml").write_text(
             (ROOT / "services" / service / "pyproject.toml").read_text()
         )
-    monkeypatch.setattr(compat, "find_repo_root", lambda: root)
+    monkeypatch.setattr(compat.cli, "find_repo_root", lambda: root)
 
     assert compat.main([]) == 2
     err = capsys.readouterr().err.strip()
