@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -122,20 +123,25 @@ class Repository:
             raise StepFailed(f"git {' '.join(args)}: {last[0]}")
         return done.stdout
 
+    def extract(self, tag: str, path: str, into: Path) -> Path:
+        """`path` (a directory of the repository) as `tag` holds it, written under `into`."""
+        archive = into / "tag.tar"
+        self._git("archive", "--format=tar", f"--output={archive}", tag, path)
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+        archive.unlink()
+        return into / path
+
     def build_from_tag(self, tag: str, version: Version, into: Path | None = None) -> Path:
         """The wheel of `tag`'s shared-events, built in a scratch copy, written to the index
         (or to `into`)."""
         target = (into or self.index) / self.wheel_path(version).name
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="contracts-") as scratch:
-            archive = Path(scratch) / "source.tar"
-            self._git("archive", "--format=tar", f"--output={archive}", tag, PACKAGE)
-            with tarfile.open(archive) as tar:
-                tar.extractall(scratch, filter="data")
-            source = Path(scratch) / PACKAGE
+            source = self.extract(tag, PACKAGE, Path(scratch))
             built = Path(scratch) / "dist"
             done = subprocess.run(
-                ["uv", "build", "--wheel", "--quiet", "--out-dir", str(built), str(source)],
+                [uv(), "build", "--wheel", "--quiet", "--out-dir", str(built), str(source)],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -216,6 +222,11 @@ def previous_release(released: Iterable[Version], tree: Version) -> Version | No
     ahead of its release has the newest release as its N-1.
     """
     return max((version for version in released if version < tree), default=None)
+
+
+def uv() -> str:
+    """The uv to run: `UV` (the Makefile passes its own), else the one on PATH."""
+    return os.environ.get("UV") or "uv"
 
 
 def _version(text: str) -> Version | None:

@@ -21,7 +21,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from saga_infra.contracts import PACKAGE, Refused, Repository, StepFailed
+from saga_infra.contracts import PACKAGE, Refused, Repository, StepFailed, uv
 from saga_infra.settings import find_repo_root
 from shared_events.topology import SERVICES
 
@@ -134,7 +133,7 @@ def known_versions(repo: Repository, version: Version) -> set[Key]:
         raise Refused(f"no wheel of {PACKAGE} {version} in contracts-index")
     done = subprocess.run(
         [
-            "uv",
+            uv(),
             "run",
             "--quiet",
             "--no-project",
@@ -159,17 +158,8 @@ def committed_topics(repo: Repository, version: Version) -> dict[Key, str]:
     """(type, version) -> topic of every schema the release's tag committed."""
     tag = f"shared-events-v{version}"
     with tempfile.TemporaryDirectory(prefix="rollout-") as scratch:
-        archive = Path(scratch) / "schemas.tar"
-        subprocess.run(
-            ["git", "-C", str(repo.root), "archive", f"--output={archive}", tag]
-            + [f"{PACKAGE}/schemas"],
-            check=True,
-            capture_output=True,
-        )
-        with tarfile.open(archive) as tar:
-            tar.extractall(scratch, filter="data")
         found = {}
-        for file in Path(scratch, PACKAGE, "schemas").glob("*/v*.json"):
+        for file in repo.extract(tag, f"{PACKAGE}/schemas", Path(scratch)).glob("*/v*.json"):
             schema = json.loads(file.read_text())
             found[(schema["x-event-type"], int(schema["x-event-version"]))] = schema["x-topic"]
         return found
@@ -198,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Refused, InvalidVersion) as exc:
         print(f"rollout: refused: {exc}", file=sys.stderr)
         return 2
-    except (StepFailed, subprocess.CalledProcessError) as exc:
+    except StepFailed as exc:
         print(f"rollout: failed: {exc}", file=sys.stderr)
         return 1
     for line in describe(old, new, steps):

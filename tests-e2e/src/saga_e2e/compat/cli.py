@@ -83,8 +83,8 @@ def declared_ranges(plan: Plan) -> dict[str, Requirement]:
 def show_rollout(plan: Plan, uv: str, say: Progress) -> None:
     """The safe order of deployment from N-1 to N (`python -m saga_infra.rollout`), first:
     a run with a consumer on N-1 of a version only N writes fails, and this says why."""
-    # rollout runs each release's registry with the `uv` on PATH: the one found here.
-    os.environ["PATH"] = os.pathsep.join([str(Path(uv).parent), os.environ.get("PATH", "")])
+    # rollout runs each release's registry with `UV`: the one found here.
+    os.environ["UV"] = uv
     say(f"compat: python -m saga_infra.rollout {plan.previous} {plan.current}")
     if rollout.main([str(plan.previous), str(plan.current)]) != 0:
         say("compat: the rollout order is unknown (above: why); the runs go on")
