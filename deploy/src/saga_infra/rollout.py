@@ -2,8 +2,8 @@
 
 `python -m saga_infra.rollout OLD NEW` (`make compat` prints it first): each release's own
 registry, run from its own wheel (`uv run --no-project --with <wheel>`), says which event
-versions it can decode; each release's committed schemas (from its tag) say which versions
-exist. Then, for every (event type, version):
+versions it can decode and the topic each travels on (its models' `topic`, which its committed
+schemas were generated from). Then, for every (event type, version):
 
 - known to NEW only: a consumer still on OLD dead-letters it (`unsupported_event_version`), so
   every service consuming that type goes first, and its producers write it only after;
@@ -21,10 +21,8 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
@@ -34,11 +32,15 @@ from shared_events.topology import SERVICES
 
 Key = tuple[str, int]
 
-# Run by the release's own interpreter: what its registry decodes (2.x named it CATALOG).
+# Run by the release's own interpreter: what its registry decodes, and on which topic
+# (2.x named the registry CATALOG).
 _KNOWN_SCRIPT = """
 import json, shared_events as s
 registry = getattr(s, "EVENT_REGISTRY", None) or getattr(s, "CATALOG")
-print(json.dumps([[t, v] for t in registry.event_types() for v in registry.versions(t)]))
+print(json.dumps([
+    [t, v, registry.model(t, v).topic]
+    for t in registry.event_types() for v in registry.versions(t)
+]))
 """
 
 
@@ -52,10 +54,10 @@ class Step:
     why: str
 
 
-def producers_of(event_type: str, committed: Mapping[Key, str]) -> tuple[str, ...]:
-    """The services whose relays publish to the topic this type travels on."""
-    topics = {topic for (t, _), topic in committed.items() if t == event_type}
-    return tuple(sorted(s.name for s in SERVICES if topics & set(s.writes)))
+def producers_of(event_type: str, topics: Mapping[Key, str]) -> tuple[str, ...]:
+    """The services whose relays publish to the topics this type travels on."""
+    used = {topic for (t, _), topic in topics.items() if t == event_type}
+    return tuple(sorted(s.name for s in SERVICES if used & set(s.writes)))
 
 
 def consumers_of(event_type: str) -> tuple[str, ...]:
@@ -65,43 +67,34 @@ def consumers_of(event_type: str) -> tuple[str, ...]:
     )
 
 
-def plan(
-    old_known: set[Key],
-    new_known: set[Key],
-    committed: Mapping[Key, str],
-    old_topics: Mapping[Key, str] | None = None,
-) -> list[Step]:
-    """The steps two releases' known versions impose; [] when any order is safe.
-
-    `committed` maps every (type, version) either release committed to its topic (the new
-    release's where both did); `old_topics`, the old release's own."""
+def plan(old: Mapping[Key, str], new: Mapping[Key, str]) -> list[Step]:
+    """The steps between two releases, each given as (type, version) -> topic of every version
+    it decodes; [] when any order is safe."""
+    topics = {**old, **new}  # a version both know: where NEW puts it
     steps = []
-    for key, topic in sorted((old_topics or {}).items()):
-        if key in new_known and committed.get(key, topic) != topic:
-            consumers = consumers_of(key[0])
+    for key, topic in sorted(old.items()):
+        if key in new and new[key] != topic:
             steps.append(
                 Step(
                     key,
-                    consumers,
-                    producers_of(key[0], committed),
-                    f"moved from {topic} to {committed[key]}: consumers first",
+                    consumers_of(key[0]),
+                    producers_of(key[0], topics),
+                    f"moved from {topic} to {new[key]}: consumers first",
                 )
             )
-    for key in sorted(new_known - old_known):
+    for key in sorted(new.keys() - old.keys()):
         consumers = consumers_of(key[0])
         if consumers:
             steps.append(
-                Step(
-                    key, consumers, producers_of(key[0], committed), "new version: consumers first"
-                )
+                Step(key, consumers, producers_of(key[0], topics), "new version: consumers first")
             )
-    for key in sorted(old_known - new_known):
+    for key in sorted(old.keys() - new.keys()):
         consumers = consumers_of(key[0])
         if consumers:
             steps.append(
                 Step(
                     key,
-                    producers_of(key[0], committed),
+                    producers_of(key[0], topics),
                     consumers,
                     "dropped version: producers first, consumers once none is left to read",
                 )
@@ -126,8 +119,9 @@ def describe(old: Version, new: Version, steps: Sequence[Step]) -> list[str]:
     return lines
 
 
-def known_versions(repo: Repository, version: Version) -> set[Key]:
-    """What the release's own registry decodes, from its wheel, by its own interpreter."""
+def known_versions(repo: Repository, version: Version) -> dict[Key, str]:
+    """(type, version) -> topic of everything the release's own registry decodes, read from
+    its wheel by its own interpreter."""
     wheel = repo.wheel_path(version)
     if not wheel.is_file():
         raise Refused(f"no wheel of {PACKAGE} {version} in contracts-index")
@@ -151,18 +145,7 @@ def known_versions(repo: Repository, version: Version) -> set[Key]:
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise StepFailed(f"reading {PACKAGE} {version}'s registry: {last[0]}")
-    return {(t, int(v)) for t, v in json.loads(done.stdout)}
-
-
-def committed_topics(repo: Repository, version: Version) -> dict[Key, str]:
-    """(type, version) -> topic of every schema the release's tag committed."""
-    tag = f"shared-events-v{version}"
-    with tempfile.TemporaryDirectory(prefix="rollout-") as scratch:
-        found = {}
-        for file in repo.extract(tag, f"{PACKAGE}/schemas", Path(scratch)).glob("*/v*.json"):
-            schema = json.loads(file.read_text())
-            found[(schema["x-event-type"], int(schema["x-event-version"]))] = schema["x-topic"]
-        return found
+    return {(t, int(v)): topic for t, v, topic in json.loads(done.stdout)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,15 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     repo = Repository(find_repo_root())
     try:
         old, new = Version(args.old), Version(args.new)
-        released = {r.version for r in repo.releases() if r.tag and r.wheel}
+        released = {r.version for r in repo.releases() if r.commit and r.wheel}
         for version in (old, new):
             if version not in released:
                 raise Refused(
                     f"{PACKAGE} {version} was never released here (make contracts-release)"
                 )
-        old_topics = committed_topics(repo, old)
-        committed = {**old_topics, **committed_topics(repo, new)}
-        steps = plan(known_versions(repo, old), known_versions(repo, new), committed, old_topics)
+        steps = plan(known_versions(repo, old), known_versions(repo, new))
     except (Refused, InvalidVersion) as exc:
         print(f"rollout: refused: {exc}", file=sys.stderr)
         return 2
