@@ -1,4 +1,4 @@
-"""saga_infra.contracts: releases by git tag and wheel, refusals, rebuilds from tags."""
+"""saga_infra.contracts: releases (a wheel and its recorded commit), refusals, rebuilds."""
 
 import hashlib
 import subprocess
@@ -61,19 +61,33 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_release_tags_head_and_builds_the_wheel_from_the_tag(repo: Repository) -> None:
+def test_release_builds_head_into_the_index_and_records_its_commit(repo: Repository) -> None:
     wheel = repo.release()
     assert wheel == repo.index / "shared_events-1.0.0-py3-none-any.whl" and wheel.is_file()
-    assert _git(repo.root, "rev-parse", "shared-events-v1.0.0^{commit}") == _git(
-        repo.root, "rev-parse", "HEAD"
-    )
+    head = _git(repo.root, "rev-parse", "HEAD").strip()
+    assert (repo.index / "RELEASES").read_text() == f"1.0.0 {head}\n"
     assert repo.recorded_sums() == {wheel.name: _sha(wheel)}
     (release,) = repo.releases()
-    assert (release.version, release.tag, release.wheel) == (
-        Version("1.0.0"),
-        "shared-events-v1.0.0",
-        wheel,
-    )
+    assert (release.version, release.commit, release.wheel) == (Version("1.0.0"), head, wheel)
+    assert _git(repo.root, "tag") == ""
+
+
+def test_a_clone_without_tags_has_every_release_and_rebuilds_it(
+    repo: Repository, tmp_path: Path
+) -> None:
+    """What CI checks out: a clone of the branch. The record travels in the index."""
+    wheel = repo.release()
+    _git(repo.root, "tag", "unrelated")
+    _git(repo.root, "add", "-A")
+    _git(repo.root, "commit", "-qm", "release 1.0.0")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-tags", str(repo.root), str(clone)], check=True)
+    assert _git(clone, "tag") == ""
+    cloned = Repository(clone, checks=())
+    (release,) = cloned.releases()
+    assert release.commit == _git(repo.root, "rev-parse", "HEAD~1").strip()
+    rebuilt = cloned.build_from(release.commit, release.version, into=tmp_path / "out")
+    assert _sha(rebuilt) == _sha(wheel)
 
 
 def test_a_second_release_keeps_the_first_and_previous_is_n_minus_1(repo: Repository) -> None:
@@ -100,7 +114,7 @@ def test_a_version_not_newer_than_the_last_release_is_refused(repo: Repository) 
     _set_version(repo.root, "1.5.0")
     with pytest.raises(Refused, match="not newer than the last release, 2.0.0"):
         repo.release()
-    assert "shared-events-v1.5.0" not in _git(repo.root, "tag")
+    assert list(repo.recorded_commits()) == [Version("2.0.0")]
 
 
 def test_a_version_without_its_changelog_entry_is_refused(repo: Repository) -> None:
@@ -114,7 +128,7 @@ def test_a_failing_gate_refuses_the_release(repo: Repository) -> None:
     gated = Repository(repo.root, checks=(("sh", "-c", "echo stale asyncapi.yaml; exit 1"),))
     with pytest.raises(Refused, match="stale asyncapi.yaml .make schemas first"):
         gated.release()
-    assert _git(repo.root, "tag") == "" and not repo.index.exists()
+    assert not repo.index.exists()
 
 
 def test_the_gates_are_the_schema_and_asyncapi_checks_and_pass_on_the_tree() -> None:
@@ -131,13 +145,13 @@ def test_uncommitted_changes_are_refused(repo: Repository) -> None:
     (repo.root / "shared-events/src/shared_events/new.py").write_text("X = 1\n")
     with pytest.raises(Refused, match="uncommitted changes"):
         repo.release()
-    assert _git(repo.root, "tag") == ""
+    assert not repo.index.exists()
 
 
-def test_a_lost_wheel_is_rebuilt_from_its_tag_byte_for_byte(repo: Repository) -> None:
+def test_a_lost_wheel_is_rebuilt_from_its_commit_byte_for_byte(repo: Repository) -> None:
     wheel = repo.release()
     released = _sha(wheel)
-    _set_version(repo.root, "1.1.0")  # the tree moved on; the tag did not
+    _set_version(repo.root, "1.1.0")  # the tree moved on; the recorded commit did not
     wheel.unlink()
     assert repo.rebuild(Version("1.0.0")) == wheel
     assert _sha(wheel) == released
@@ -160,17 +174,23 @@ def test_the_cli_exits_2_with_one_line_on_a_refusal(
     assert contracts.main(["rebuild", "not-a-version"]) == 2
 
 
-def test_every_committed_wheel_is_what_its_tag_builds(tmp_path: Path) -> None:
-    """N-1 can always be rebuilt: each wheel in contracts-index is its tag's build, exactly."""
+def test_every_committed_wheel_is_what_its_commit_builds(tmp_path: Path) -> None:
+    """N-1 can always be rebuilt: each wheel in contracts-index is its recorded commit's
+    build, exactly, and that commit is in main's history."""
     real = Repository(find_repo_root())
     releases = real.releases()
     assert releases, "contracts-index holds no release"
-    untagged = [str(r.version) for r in releases if r.tag is None]
-    assert not untagged, f"wheels without their tag {untagged}: git fetch --tags"
+    unrecorded = [str(r.version) for r in releases if r.commit is None]
+    assert not unrecorded, f"wheels contracts-index/RELEASES does not name: {unrecorded}"
     for release in releases:
-        assert release.wheel is not None, f"tag {release.tag} has no wheel in contracts-index"
-        rebuilt = real.build_from_tag(str(release.tag), release.version, into=tmp_path)
-        assert _sha(rebuilt) == _sha(release.wheel), f"{release.tag} builds another wheel"
+        assert release.commit is not None
+        assert release.wheel is not None, f"{release.version} has no wheel in contracts-index"
+        ancestor = subprocess.run(
+            ["git", "-C", str(real.root), "merge-base", "--is-ancestor", release.commit, "HEAD"]
+        )
+        assert ancestor.returncode == 0, f"{release.version}'s {release.commit} is not in HEAD"
+        rebuilt = real.build_from(release.commit, release.version, into=tmp_path)
+        assert _sha(rebuilt) == _sha(release.wheel), f"{release.commit} builds another wheel"
 
 
 def test_no_released_wheel_was_replaced_or_removed() -> None:
@@ -182,23 +202,24 @@ def test_no_released_wheel_was_replaced_or_removed() -> None:
 
 def test_the_tree_changes_the_contracts_only_under_a_new_version() -> None:
     """A released version is never changed: what the wheel is built from (the code, the
-    committed schemas, the metadata) is the tag's, or the tree carries a newer version."""
+    committed schemas, the metadata) is its recorded commit's, or the tree carries a newer
+    version."""
     real = Repository(find_repo_root())
     version = real.tree_version()
     released = {r.version: r for r in real.releases()}
     if version not in released:
         assert version > max(released), f"the tree's {version} is older than a release"
         return
-    tag = released[version].tag
-    assert tag is not None
+    commit = released[version].commit
+    assert commit is not None, f"contracts-index/RELEASES does not name {version}"
     changed = subprocess.run(
-        ["git", "-C", str(real.root), "diff", "--name-only", tag, "--"]
+        ["git", "-C", str(real.root), "diff", "--name-only", commit, "--"]
         + [f"shared-events/{part}" for part in ("src", "schemas", "pyproject.toml")],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
     assert not changed, (
-        f"changed since {tag} without a new version: {changed}; bump shared-events' version, "
-        "write its CHANGELOG entry, make contracts-release"
+        f"changed since {version}'s {commit[:12]} without a new version: {changed}; bump "
+        "shared-events' version, write its CHANGELOG entry, make contracts-release"
     )

@@ -1,19 +1,22 @@
-"""Releases of the contracts package: a git tag per version and its wheel in the local index.
+"""Releases of the contracts package: each version's wheel in the local index, and the commit
+it was built from.
 
 `python -m saga_infra.contracts` (`make contracts-release`, ...):
 
-    release           tag the tree's shared-events version and build its wheel into the index
-    rebuild VERSION   build a released version's wheel again from its tag (when it is missing)
-    list              every released version: its tag, its wheel
+    release           build the tree's shared-events version (at HEAD) into the index
+    rebuild VERSION   build a released version's wheel again from its commit (when it is missing)
+    list              every released version: its commit, its wheel
     previous          N-1: the newest release older than the tree's version (`make compat`'s)
 
 The index is `contracts-index/` at the repository root: a flat directory of wheels, committed,
 which each service's `pyproject.toml` names as the only source of `shared-events`. A release
 never replaces a wheel: a version is released once, and the earlier ones stay beside it, so a
-service locked on N-1 still installs after N is out. The tag `shared-events-v<version>` is
-what the wheel was built from (`git archive` of the tag's `shared-events/`), so any release
-can be rebuilt from history. Exit codes: 0 done, 1 a git or build step failed, 2 refused (a
-version already released, not newer than the last, no CHANGELOG entry, uncommitted changes).
+service locked on N-1 still installs after N is out. `contracts-index/RELEASES` records, per
+version, the commit whose `shared-events/` the wheel was built from (`git archive` of it), so
+any release can be rebuilt from history; `SHA256SUMS`, the bytes it built. Both are committed
+with the wheel, so they reach every clone (a tag would not: a branch push or clone leaves tags
+behind). Exit codes: 0 done, 1 a git or build step failed, 2 refused (a version already
+released, not newer than the last, no CHANGELOG entry, uncommitted changes, a failing check).
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from packaging.version import InvalidVersion, Version
 from saga_infra.settings import find_repo_root
 
 PACKAGE = "shared-events"
-TAG_PREFIX = "shared-events-v"
 INDEX_DIR = "contracts-index"
 SUMS_FILE = "SHA256SUMS"
 """In the index: `<sha256>  <wheel>` per release, appended by `release`, never rewritten."""
+RECORD_FILE = "RELEASES"
+"""In the index: `<version> <commit>` per release, appended by `release`, never rewritten."""
 GATES: tuple[tuple[str, ...], ...] = (
     (sys.executable, "-m", "shared_events.schemas", "check"),
     (sys.executable, "-m", "shared_events.asyncapi", "check"),
@@ -58,8 +62,8 @@ class StepFailed(Exception):
 @dataclass(frozen=True)
 class Release:
     version: Version
-    tag: str | None  # None: a wheel without its tag (a clone without tags)
-    wheel: Path | None  # None: a tag whose wheel is not in the index (rebuild it)
+    commit: str | None  # None: a wheel RELEASES does not name (not built by `release`)
+    wheel: Path | None  # None: a recorded release whose wheel is missing (rebuild it)
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,27 @@ class Repository:
         pairs = (line.split() for line in self.sums.read_text().splitlines() if line.strip())
         return {name: digest for digest, name in pairs}
 
+    @property
+    def record(self) -> Path:
+        return self.index / RECORD_FILE
+
+    def recorded_commits(self) -> dict[Version, str]:
+        """Version -> the commit its wheel was built from."""
+        if not self.record.is_file():
+            return {}
+        found = {}
+        for line in self.record.read_text().splitlines():
+            fields = line.split("#", 1)[0].split()
+            version = _version(fields[0]) if len(fields) == 2 else None
+            if version is not None:
+                found[version] = fields[1]
+        return found
+
     def wheel_path(self, version: Version) -> Path:
         return self.index / f"shared_events-{version}-py3-none-any.whl"
 
     def releases(self) -> list[Release]:
-        """Every version with a tag or a wheel, oldest first."""
+        """Every version with a recorded commit or a wheel, oldest first."""
         wheels = {}
         if self.index.is_dir():
             for path in self.index.iterdir():
@@ -104,14 +124,10 @@ class Repository:
                 version = _version(match["version"]) if match else None
                 if version is not None:
                     wheels[version] = path
-        tags = {}
-        for name in self._git("tag", "--list", f"{TAG_PREFIX}*").split():
-            version = _version(name.removeprefix(TAG_PREFIX))
-            if version is not None:
-                tags[version] = name
+        commits = self.recorded_commits()
         return [
-            Release(version, tags.get(version), wheels.get(version))
-            for version in sorted({*wheels, *tags})
+            Release(version, commits.get(version), wheels.get(version))
+            for version in sorted({*wheels, *commits})
         ]
 
     def _git(self, *args: str) -> str:
@@ -123,22 +139,30 @@ class Repository:
             raise StepFailed(f"git {' '.join(args)}: {last[0]}")
         return done.stdout
 
-    def extract(self, tag: str, path: str, into: Path) -> Path:
-        """`path` (a directory of the repository) as `tag` holds it, written under `into`."""
-        archive = into / "tag.tar"
-        self._git("archive", "--format=tar", f"--output={archive}", tag, path)
+    def extract(self, commit: str, path: str, into: Path) -> Path:
+        """`path` (a directory of the repository) as `commit` holds it, written under `into`."""
+        if subprocess.run(
+            ["git", "-C", str(self.root), "cat-file", "-e", f"{commit}^{{commit}}"],
+            capture_output=True,
+            check=False,
+        ).returncode:
+            raise StepFailed(
+                f"commit {commit} is not in this clone (a shallow one? git fetch --unshallow)"
+            )
+        archive = into / "source.tar"
+        self._git("archive", "--format=tar", f"--output={archive}", commit, path)
         with tarfile.open(archive) as tar:
             tar.extractall(into, filter="data")
         archive.unlink()
         return into / path
 
-    def build_from_tag(self, tag: str, version: Version, into: Path | None = None) -> Path:
-        """The wheel of `tag`'s shared-events, built in a scratch copy, written to the index
+    def build_from(self, commit: str, version: Version, into: Path | None = None) -> Path:
+        """The wheel of `commit`'s shared-events, built in a scratch copy, written to the index
         (or to `into`)."""
         target = (into or self.index) / self.wheel_path(version).name
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="contracts-") as scratch:
-            source = self.extract(tag, PACKAGE, Path(scratch))
+            source = self.extract(commit, PACKAGE, Path(scratch))
             built = Path(scratch) / "dist"
             done = subprocess.run(
                 [uv(), "build", "--wheel", "--quiet", "--out-dir", str(built), str(source)],
@@ -146,18 +170,19 @@ class Repository:
                 text=True,
                 check=False,
             )
+            what = f"{PACKAGE} {version} (commit {commit[:12]})"
             if done.returncode != 0:
                 last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise StepFailed(f"uv build of {tag}: {last[0]}")
+                raise StepFailed(f"uv build of {what}: {last[0]}")
             wheel = built / self.wheel_path(version).name
             if not wheel.is_file():
                 found = ", ".join(p.name for p in built.iterdir()) or "nothing"
-                raise StepFailed(f"uv build of {tag} made {found}, not {wheel.name}")
+                raise StepFailed(f"uv build of {what} made {found}, not {wheel.name}")
             target.write_bytes(wheel.read_bytes())
             return target
 
     def release(self) -> Path:
-        """Tag the tree's version at HEAD and build its wheel from that tag."""
+        """Build the tree's version from HEAD into the index; record its commit and hash."""
         version = self.tree_version()
         known = {r.version: r for r in self.releases()}
         if version in known:
@@ -179,31 +204,28 @@ class Repository:
         dirty = self._git("status", "--porcelain", "--", PACKAGE).strip()
         if dirty:
             raise Refused(
-                "shared-events/ has uncommitted changes: commit them, so the tag holds "
-                "what the wheel is built from"
+                "shared-events/ has uncommitted changes: commit them, so the commit the "
+                "release records holds what the wheel is built from"
             )
-        tag = f"{TAG_PREFIX}{version}"
-        self._git("tag", "--annotate", tag, "--message", f"{PACKAGE} {version}")
-        try:
-            wheel = self.build_from_tag(tag, version)
-        except StepFailed:
-            self._git("tag", "--delete", tag)
-            raise
+        commit = self._git("rev-parse", "HEAD").strip()
+        wheel = self.build_from(commit, version)
         with self.sums.open("a") as sums:
             sums.write(f"{_sha256(wheel)}  {wheel.name}\n")
+        with self.record.open("a") as record:
+            record.write(f"{version} {commit}\n")
         return wheel
 
     def rebuild(self, version: Version) -> Path:
         release = {r.version: r for r in self.releases()}.get(version)
-        if release is None or release.tag is None:
-            raise Refused(f"no tag {TAG_PREFIX}{version}: {version} was never released here")
+        if release is None or release.commit is None:
+            raise Refused(f"{INDEX_DIR}/{RECORD_FILE} has no {version}: it was never released here")
         if release.wheel is not None:
             raise Refused(f"{release.wheel.relative_to(self.root)} is there already")
-        wheel = self.build_from_tag(release.tag, version)
+        wheel = self.build_from(release.commit, version)
         recorded = self.recorded_sums().get(wheel.name)
         if recorded is not None and recorded != _sha256(wheel):
             wheel.unlink()
-            raise StepFailed(f"{_tag_of(release)} builds a wheel other than the one released")
+            raise StepFailed(f"commit {release.commit} builds a wheel other than {version}'s")
         if recorded is None:
             with self.sums.open("a") as sums:
                 sums.write(f"{_sha256(wheel)}  {wheel.name}\n")
@@ -236,12 +258,8 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def _tag_of(release: Release) -> str:
-    return release.tag or str(release.version)
-
-
 def _where(release: Release) -> str:
-    parts = [f"tag {release.tag}"] if release.tag else []
+    parts = [f"commit {release.commit[:12]}"] if release.commit else []
     if release.wheel is not None:
         parts.append(f"{INDEX_DIR}/{release.wheel.name}")
     return ", ".join(parts)
@@ -257,10 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Release the contracts package (shared-events) by version.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("release", help="tag the tree's version, build its wheel into the index")
-    rebuild = commands.add_parser("rebuild", help="build a released version's wheel from its tag")
+    commands.add_parser("release", help="build the tree's version (HEAD) into the index")
+    rebuild = commands.add_parser("rebuild", help="build a released version again from its commit")
     rebuild.add_argument("version")
-    commands.add_parser("list", help="every released version, its tag and wheel")
+    commands.add_parser("list", help="every released version, its commit and wheel")
     commands.add_parser("previous", help="print N-1: the newest release older than the tree's")
     args = parser.parse_args(argv)
     repo = Repository(find_repo_root(), checks=GATES)
@@ -268,9 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "release":
             wheel = repo.release()
             version = repo.tree_version()
-            print(f"released {PACKAGE} {version}: tag {TAG_PREFIX}{version}")
+            commit = repo.recorded_commits()[version]
+            print(f"released {PACKAGE} {version}: built from commit {commit}")
             print(f"  {wheel.relative_to(repo.root)} sha256 {_sha256(wheel)}")
-            print("next: re-lock the services that should move (make -C services/<name> lock)")
+            print(
+                f"next: commit {INDEX_DIR}/ (the wheel, {SUMS_FILE}, {RECORD_FILE}); then re-lock "
+                "the services that should move (make -C services/<name> lock)"
+            )
         elif args.command == "rebuild":
             wanted = _version(args.version)
             if wanted is None:
