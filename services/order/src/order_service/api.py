@@ -3,6 +3,7 @@ catalog. Each turns a request into a command or query for `handlers` and shapes 
 `shared_events.runtime.http.service_app` adds health, metrics and the shared errors."""
 
 from collections.abc import Callable
+from importlib import metadata
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -60,7 +61,7 @@ def create_app(
     routes.include_router(_routes(metrics, stuck_after_s))
     return service_app(
         "order service",
-        "1.0",
+        metadata.version("order-service"),
         routes,
         uow_factory=uow_factory,
         readiness=readiness,

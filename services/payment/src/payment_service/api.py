@@ -3,6 +3,7 @@ Each turns a request into a command or query for `handlers` and shapes the answe
 `shared_events.runtime.http.service_app` adds health, metrics and the shared errors."""
 
 from collections.abc import Callable
+from importlib import metadata
 from typing import Annotated
 from uuid import UUID
 
@@ -43,7 +44,7 @@ def create_app(
     """The payment service's FastAPI app; background workers come in through `lifespan`."""
     return service_app(
         "payment service",
-        "1.0.0",
+        metadata.version("payment-service"),
         _routes(),
         uow_factory=uow_factory,
         readiness=readiness,

@@ -2,7 +2,9 @@
 
 (What all three apps share is tested once, in shared-events/tests/test_http_app.py.)"""
 
+import tomllib
 import warnings
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -50,6 +52,13 @@ def test_nul_characters_are_invalid_input(
     response = client.request(method, url, json=body)
 
     assert response.status_code == 422
+
+
+def test_openapi_gives_the_service_version_of_its_pyproject() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    spec = _app().openapi()
+
+    assert spec["info"]["version"] == pyproject["project"]["version"]
 
 
 def test_openapi_documents_error_answers() -> None:
