@@ -40,7 +40,7 @@ infra-reset: install ## Stop the local stack and wipe its data
 test-infra: install ## The local stack up, and the tests' database (TEST_PG_DATABASE, else <PG_DATABASE>_test) with its roles: what `make -C services/<name> test` needs
 	$(RUN) python -m saga_infra test-infra
 
-contracts-release: install ## Release the tree's shared-events version: its wheel (from HEAD) into contracts-index/
+contracts-release: install ## Release the tree's shared-events version: git tag shared-events-v<version>, its wheel in contracts-index/
 	$(RUN) python -m saga_infra.contracts release
 
 topics: install ## Create the Kafka topics (idempotent)

@@ -1,4 +1,4 @@
-"""saga_infra.contracts: releases (a wheel and its recorded commit), refusals, rebuilds."""
+"""saga_infra.contracts: releases (a tag, a wheel, the recorded commit), refusals, rebuilds."""
 
 import hashlib
 import subprocess
@@ -61,23 +61,27 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_release_builds_head_into_the_index_and_records_its_commit(repo: Repository) -> None:
+def test_release_tags_head_builds_its_wheel_and_records_its_commit(repo: Repository) -> None:
     wheel = repo.release()
     assert wheel == repo.index / "shared_events-1.0.0-py3-none-any.whl" and wheel.is_file()
     head = _git(repo.root, "rev-parse", "HEAD").strip()
+    assert repo.tagged_commit("shared-events-v1.0.0") == head
     assert (repo.index / "RELEASES").read_text() == f"1.0.0 {head}\n"
     assert repo.recorded_sums() == {wheel.name: _sha(wheel)}
     (release,) = repo.releases()
-    assert (release.version, release.commit, release.wheel) == (Version("1.0.0"), head, wheel)
-    assert _git(repo.root, "tag") == ""
+    assert (release.version, release.commit, release.tag, release.wheel) == (
+        Version("1.0.0"),
+        head,
+        "shared-events-v1.0.0",
+        wheel,
+    )
 
 
 def test_a_clone_without_tags_has_every_release_and_rebuilds_it(
     repo: Repository, tmp_path: Path
 ) -> None:
-    """What CI checks out: a clone of the branch. The record travels in the index."""
+    """What CI checks out: the branch, without its tags. The record travels in the index."""
     wheel = repo.release()
-    _git(repo.root, "tag", "unrelated")
     _git(repo.root, "add", "-A")
     _git(repo.root, "commit", "-qm", "release 1.0.0")
     clone = tmp_path / "clone"
@@ -85,7 +89,8 @@ def test_a_clone_without_tags_has_every_release_and_rebuilds_it(
     assert _git(clone, "tag") == ""
     cloned = Repository(clone, checks=())
     (release,) = cloned.releases()
-    assert release.commit == _git(repo.root, "rev-parse", "HEAD~1").strip()
+    assert release.tag is None
+    assert release.commit == repo.tagged_commit("shared-events-v1.0.0")
     rebuilt = cloned.build_from(release.commit, release.version, into=tmp_path / "out")
     assert _sha(rebuilt) == _sha(wheel)
 
@@ -115,6 +120,7 @@ def test_a_version_not_newer_than_the_last_release_is_refused(repo: Repository) 
     with pytest.raises(Refused, match="not newer than the last release, 2.0.0"):
         repo.release()
     assert list(repo.recorded_commits()) == [Version("2.0.0")]
+    assert "shared-events-v1.5.0" not in _git(repo.root, "tag")
 
 
 def test_a_version_without_its_changelog_entry_is_refused(repo: Repository) -> None:
@@ -128,7 +134,7 @@ def test_a_failing_gate_refuses_the_release(repo: Repository) -> None:
     gated = Repository(repo.root, checks=(("sh", "-c", "echo stale asyncapi.yaml; exit 1"),))
     with pytest.raises(Refused, match="stale asyncapi.yaml .make schemas first"):
         gated.release()
-    assert not repo.index.exists()
+    assert _git(repo.root, "tag") == "" and not repo.index.exists()
 
 
 def test_the_gates_are_the_schema_and_asyncapi_checks_and_pass_on_the_tree() -> None:
@@ -145,13 +151,13 @@ def test_uncommitted_changes_are_refused(repo: Repository) -> None:
     (repo.root / "shared-events/src/shared_events/new.py").write_text("X = 1\n")
     with pytest.raises(Refused, match="uncommitted changes"):
         repo.release()
-    assert not repo.index.exists()
+    assert _git(repo.root, "tag") == "" and not repo.index.exists()
 
 
 def test_a_lost_wheel_is_rebuilt_from_its_commit_byte_for_byte(repo: Repository) -> None:
     wheel = repo.release()
     released = _sha(wheel)
-    _set_version(repo.root, "1.1.0")  # the tree moved on; the recorded commit did not
+    _set_version(repo.root, "1.1.0")  # the tree moved on; the release's commit did not
     wheel.unlink()
     assert repo.rebuild(Version("1.0.0")) == wheel
     assert _sha(wheel) == released
@@ -176,7 +182,8 @@ def test_the_cli_exits_2_with_one_line_on_a_refusal(
 
 def test_every_committed_wheel_is_what_its_commit_builds(tmp_path: Path) -> None:
     """N-1 can always be rebuilt: each wheel in contracts-index is its recorded commit's
-    build, exactly, and that commit is in main's history."""
+    build, exactly; that commit is in main's history, and its tag, where this clone has it,
+    marks it."""
     real = Repository(find_repo_root())
     releases = real.releases()
     assert releases, "contracts-index holds no release"
@@ -189,6 +196,8 @@ def test_every_committed_wheel_is_what_its_commit_builds(tmp_path: Path) -> None
             ["git", "-C", str(real.root), "merge-base", "--is-ancestor", release.commit, "HEAD"]
         )
         assert ancestor.returncode == 0, f"{release.version}'s {release.commit} is not in HEAD"
+        if release.tag is not None:
+            assert real.tagged_commit(release.tag) == release.commit, f"{release.tag} moved"
         rebuilt = real.build_from(release.commit, release.version, into=tmp_path)
         assert _sha(rebuilt) == _sha(release.wheel), f"{release.commit} builds another wheel"
 

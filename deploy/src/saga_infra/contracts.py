@@ -1,22 +1,23 @@
-"""Releases of the contracts package: each version's wheel in the local index, and the commit
-it was built from.
+"""Releases of the contracts package: a git tag per version, its wheel in the local index, and
+the commit it was built from, recorded beside the wheel.
 
 `python -m saga_infra.contracts` (`make contracts-release`, ...):
 
-    release           build the tree's shared-events version (at HEAD) into the index
+    release           tag HEAD with the tree's shared-events version, build its wheel into the index
     rebuild VERSION   build a released version's wheel again from its commit (when it is missing)
-    list              every released version: its commit, its wheel
+    list              every released version: its commit, its tag, its wheel
     previous          N-1: the newest release older than the tree's version (`make compat`'s)
 
 The index is `contracts-index/` at the repository root: a flat directory of wheels, committed,
 which each service's `pyproject.toml` names as the only source of `shared-events`. A release
 never replaces a wheel: a version is released once, and the earlier ones stay beside it, so a
-service locked on N-1 still installs after N is out. `contracts-index/RELEASES` records, per
-version, the commit whose `shared-events/` the wheel was built from (`git archive` of it), so
-any release can be rebuilt from history; `SHA256SUMS`, the bytes it built. Both are committed
-with the wheel, so they reach every clone (a tag would not: a branch push or clone leaves tags
-behind). Exit codes: 0 done, 1 a git or build step failed, 2 refused (a version already
-released, not newer than the last, no CHANGELOG entry, uncommitted changes, a failing check).
+service locked on N-1 still installs after N is out. The tag `shared-events-v<version>` marks
+the commit whose `shared-events/` the wheel was built from (`git archive` of it), and
+`contracts-index/RELEASES` records that commit too, as `SHA256SUMS` records the bytes: both
+are committed with the wheel, so a clone without the tags (a branch pushed or cloned alone,
+as CI's) still rebuilds every release from history. Exit codes: 0 done, 1 a git or build
+step failed, 2 refused (a version already released, not newer than the last, no CHANGELOG
+entry, uncommitted changes, a failing check).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from packaging.version import InvalidVersion, Version
 from saga_infra.settings import find_repo_root
 
 PACKAGE = "shared-events"
+TAG_PREFIX = "shared-events-v"
 INDEX_DIR = "contracts-index"
 SUMS_FILE = "SHA256SUMS"
 """In the index: `<sha256>  <wheel>` per release, appended by `release`, never rewritten."""
@@ -63,6 +65,7 @@ class StepFailed(Exception):
 class Release:
     version: Version
     commit: str | None  # None: a wheel RELEASES does not name (not built by `release`)
+    tag: str | None  # None: not in this clone (tags travel only when pushed or fetched)
     wheel: Path | None  # None: a recorded release whose wheel is missing (rebuild it)
 
 
@@ -125,10 +128,18 @@ class Repository:
                 if version is not None:
                     wheels[version] = path
         commits = self.recorded_commits()
+        tags = {}
+        for name in self._git("tag", "--list", f"{TAG_PREFIX}*").split():
+            version = _version(name.removeprefix(TAG_PREFIX))
+            if version is not None:
+                tags[version] = name
         return [
-            Release(version, commits.get(version), wheels.get(version))
+            Release(version, commits.get(version), tags.get(version), wheels.get(version))
             for version in sorted({*wheels, *commits})
         ]
+
+    def tagged_commit(self, tag: str) -> str:
+        return self._git("rev-parse", f"{tag}^{{commit}}").strip()
 
     def _git(self, *args: str) -> str:
         done = subprocess.run(
@@ -182,7 +193,7 @@ class Repository:
             return target
 
     def release(self) -> Path:
-        """Build the tree's version from HEAD into the index; record its commit and hash."""
+        """Tag HEAD with the tree's version, build it into the index, record commit and hash."""
         version = self.tree_version()
         known = {r.version: r for r in self.releases()}
         if version in known:
@@ -204,11 +215,17 @@ class Repository:
         dirty = self._git("status", "--porcelain", "--", PACKAGE).strip()
         if dirty:
             raise Refused(
-                "shared-events/ has uncommitted changes: commit them, so the commit the "
-                "release records holds what the wheel is built from"
+                "shared-events/ has uncommitted changes: commit them, so the tagged commit "
+                "holds what the wheel is built from"
             )
         commit = self._git("rev-parse", "HEAD").strip()
-        wheel = self.build_from(commit, version)
+        tag = f"{TAG_PREFIX}{version}"
+        self._git("tag", "--annotate", tag, "--message", f"{PACKAGE} {version}", commit)
+        try:
+            wheel = self.build_from(commit, version)
+        except StepFailed:
+            self._git("tag", "--delete", tag)
+            raise
         with self.sums.open("a") as sums:
             sums.write(f"{_sha256(wheel)}  {wheel.name}\n")
         with self.record.open("a") as record:
@@ -260,6 +277,8 @@ def _version(text: str) -> Version | None:
 
 def _where(release: Release) -> str:
     parts = [f"commit {release.commit[:12]}"] if release.commit else []
+    if release.tag:
+        parts.append(f"tag {release.tag}")
     if release.wheel is not None:
         parts.append(f"{INDEX_DIR}/{release.wheel.name}")
     return ", ".join(parts)
@@ -275,10 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Release the contracts package (shared-events) by version.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("release", help="build the tree's version (HEAD) into the index")
+    commands.add_parser("release", help="tag HEAD with the tree's version, build its wheel")
     rebuild = commands.add_parser("rebuild", help="build a released version again from its commit")
     rebuild.add_argument("version")
-    commands.add_parser("list", help="every released version, its commit and wheel")
+    commands.add_parser("list", help="every released version, its commit, tag and wheel")
     commands.add_parser("previous", help="print N-1: the newest release older than the tree's")
     args = parser.parse_args(argv)
     repo = Repository(find_repo_root(), checks=GATES)
@@ -287,11 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             wheel = repo.release()
             version = repo.tree_version()
             commit = repo.recorded_commits()[version]
-            print(f"released {PACKAGE} {version}: built from commit {commit}")
+            print(f"released {PACKAGE} {version}: tag {TAG_PREFIX}{version}, commit {commit}")
             print(f"  {wheel.relative_to(repo.root)} sha256 {_sha256(wheel)}")
             print(
-                f"next: commit {INDEX_DIR}/ (the wheel, {SUMS_FILE}, {RECORD_FILE}); then re-lock "
-                "the services that should move (make -C services/<name> lock)"
+                f"next: commit {INDEX_DIR}/ (the wheel, {SUMS_FILE}, {RECORD_FILE}) and push the "
+                "tag; then re-lock the services that should move (make -C services/<name> lock)"
             )
         elif args.command == "rebuild":
             wanted = _version(args.version)
