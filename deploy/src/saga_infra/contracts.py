@@ -170,24 +170,31 @@ class Repository:
     def build_from(self, commit: str, version: Version, into: Path | None = None) -> Path:
         """The wheel of `commit`'s shared-events, built in a scratch copy, written to the index
         (or to `into`)."""
-        target = (into or self.index) / self.wheel_path(version).name
-        target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="contracts-") as scratch:
             source = self.extract(commit, PACKAGE, Path(scratch))
-            built = Path(scratch) / "dist"
+            return self._build(source, version, into, f"{PACKAGE} {version} (commit {commit[:12]})")
+
+    def build_tree(self, into: Path) -> Path:
+        """The wheel of the working tree's shared-events (no git needed), written to `into`."""
+        version = self.tree_version()
+        return self._build(self.package_dir, version, into, f"the tree's {PACKAGE} {version}")
+
+    def _build(self, source: Path, version: Version, into: Path | None, what: str) -> Path:
+        target = (into or self.index) / self.wheel_path(version).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="contracts-dist-") as built:
             done = subprocess.run(
-                [uv(), "build", "--wheel", "--quiet", "--out-dir", str(built), str(source)],
+                [uv(), "build", "--wheel", "--quiet", "--out-dir", built, str(source)],
                 capture_output=True,
                 text=True,
                 check=False,
             )
-            what = f"{PACKAGE} {version} (commit {commit[:12]})"
             if done.returncode != 0:
                 last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise StepFailed(f"uv build of {what}: {last[0]}")
-            wheel = built / self.wheel_path(version).name
+            wheel = Path(built) / self.wheel_path(version).name
             if not wheel.is_file():
-                found = ", ".join(p.name for p in built.iterdir()) or "nothing"
+                found = ", ".join(p.name for p in Path(built).iterdir()) or "nothing"
                 raise StepFailed(f"uv build of {what} made {found}, not {wheel.name}")
             target.write_bytes(wheel.read_bytes())
             return target
