@@ -152,14 +152,12 @@ class Repository:
 
     def extract(self, commit: str, path: str, into: Path) -> Path:
         """`path` (a directory of the repository) as `commit` holds it, written under `into`."""
-        if subprocess.run(
-            ["git", "-C", str(self.root), "cat-file", "-e", f"{commit}^{{commit}}"],
-            capture_output=True,
-            check=False,
-        ).returncode:
+        try:
+            self._git("cat-file", "-e", f"{commit}^{{commit}}")
+        except StepFailed:
             raise StepFailed(
                 f"commit {commit} is not in this clone (a shallow one? git fetch --unshallow)"
-            )
+            ) from None
         archive = into / "source.tar"
         self._git("archive", "--format=tar", f"--output={archive}", commit, path)
         with tarfile.open(archive) as tar:
